@@ -1,0 +1,5 @@
+import sys
+
+from radhub.cli import main
+
+sys.exit(main())
