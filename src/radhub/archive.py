@@ -1,0 +1,77 @@
+"""The archive: settings, blob store, catalog, ingest pipeline and metrics wired together.
+
+>>> from radhub.archive import Archive
+>>> from radhub.config import Settings
+>>> archive = Archive.open(Settings(data_dir="/tmp/radhub"))  # doctest: +SKIP
+>>> archive.ingestor.ingest_file("CT_small.dcm").status      # doctest: +SKIP
+<IngestStatus.STORED: 'stored'>
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from radhub.catalog import Catalog
+from radhub.config import Settings
+from radhub.ingest import Ingestor
+from radhub.metrics import ArchiveMetrics
+from radhub.store import BlobStore, FileBlobStore
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Archive", "ConsistencyReport"]
+
+
+@dataclass(frozen=True)
+class ConsistencyReport:
+    """What the startup sweep found."""
+
+    temp_files_removed: int
+    rows_without_blob: list[str] = field(default_factory=list)
+    blobs_without_row: int = 0
+
+
+@dataclass
+class Archive:
+    """Composition root used by the HTTP API, the DIMSE server and the CLI."""
+
+    settings: Settings
+    store: BlobStore
+    catalog: Catalog
+    ingestor: Ingestor
+    metrics: ArchiveMetrics
+
+    @classmethod
+    def open(cls, settings: Settings, *, sweep: bool = True) -> Archive:
+        """Open (creating if needed) the archive described by ``settings``.
+
+        With ``sweep`` the startup consistency check runs: stray temporary
+        files from a crash are removed and index rows whose blob is missing
+        are reported (logged; nothing is deleted).
+        """
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = FileBlobStore(settings.data_dir / "blobs")
+        catalog = Catalog(settings.effective_database_url)
+        metrics = ArchiveMetrics(catalog)
+        ingestor = Ingestor(store, catalog, settings, listeners=[metrics.on_ingest])
+        archive = cls(settings, store, catalog, ingestor, metrics)
+        if sweep:
+            archive.check_consistency()
+        return archive
+
+    def check_consistency(self, *, full: bool = False) -> ConsistencyReport:
+        """Remove stray temp files; report rows without blobs (and, if ``full``, blobs without rows)."""
+        removed = self.store.sweep_temp()
+        referenced = self.catalog.blob_digests()
+        missing = sorted(d for d in referenced if not self.store.exists(d))
+        if missing:
+            logger.error("%d catalog rows point to missing blobs", len(missing))
+        orphans = 0
+        if full:
+            orphans = sum(1 for d in self.store.iter_digests() if d not in referenced)
+        return ConsistencyReport(removed, missing, orphans)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.catalog.close()

@@ -1,0 +1,117 @@
+"""SQLAlchemy models of the catalog: patient / study / series / instance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    __table_args__ = (UniqueConstraint("patient_id", "issuer", name="uq_patient_id_issuer"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64), default="")
+    issuer: Mapped[str] = mapped_column(String(64), default="")
+    patient_name: Mapped[str] = mapped_column(String(324), default="")
+    patient_name_key: Mapped[str] = mapped_column(String(324), default="", index=True)
+    birth_date: Mapped[str] = mapped_column(String(8), default="")
+    sex: Mapped[str] = mapped_column(String(16), default="")
+
+
+class Study(Base):
+    __tablename__ = "studies"
+    __table_args__ = (Index("ix_studies_date_pk", "study_date", "pk"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patients.pk"), index=True)
+    study_date: Mapped[str] = mapped_column(String(8), default="")
+    study_time: Mapped[str] = mapped_column(String(32), default="")
+    accession_number: Mapped[str] = mapped_column(String(64), default="", index=True)
+    study_id: Mapped[str] = mapped_column(String(16), default="")
+    study_description: Mapped[str] = mapped_column(String(256), default="")
+    referring_physician: Mapped[str] = mapped_column(String(324), default="")
+    referring_physician_key: Mapped[str] = mapped_column(String(324), default="")
+    institution_name: Mapped[str] = mapped_column(String(128), default="")
+    modalities: Mapped[str] = mapped_column(String(256), default="")
+    num_series: Mapped[int] = mapped_column(Integer, default=0)
+    num_instances: Mapped[int] = mapped_column(Integer, default=0)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Series(Base):
+    __tablename__ = "series"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    series_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("studies.pk"), index=True)
+    modality: Mapped[str] = mapped_column(String(16), default="", index=True)
+    series_number: Mapped[str] = mapped_column(String(12), default="")
+    series_description: Mapped[str] = mapped_column(String(256), default="")
+    body_part: Mapped[str] = mapped_column(String(64), default="")
+    performed_start_date: Mapped[str] = mapped_column(String(8), default="")
+    performed_start_time: Mapped[str] = mapped_column(String(32), default="")
+    num_instances: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sop_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    series_pk: Mapped[int] = mapped_column(ForeignKey("series.pk"), index=True)
+    sop_class_uid: Mapped[str] = mapped_column(String(64), default="")
+    instance_number: Mapped[str] = mapped_column(String(12), default="")
+    transfer_syntax_uid: Mapped[str] = mapped_column(String(64), default="")
+    frames: Mapped[int] = mapped_column(Integer, default=0)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    columns: Mapped[int] = mapped_column(Integer, default=0)
+    blob_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    metadata_json: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), default="")
+    calling_ae: Mapped[str] = mapped_column(String(16), default="")
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class InstanceCheck(Base):
+    """One ingest-check flag (A8) on one instance, e.g. ``missing_patient_name``."""
+
+    __tablename__ = "instance_checks"
+    __table_args__ = (UniqueConstraint("instance_pk", "code", name="uq_check_instance_code"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_pk: Mapped[int] = mapped_column(ForeignKey("instances.pk"), index=True)
+    code: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class Conflict(Base):
+    """A known SOP Instance UID received again with different bytes."""
+
+    __tablename__ = "conflicts"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sop_uid: Mapped[str] = mapped_column(String(64), index=True)
+    blob_sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16), default="")
+    received_at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,0 +1,453 @@
+"""One query engine for QIDO-RS and C-FIND (PS3.4 C.2.2.2 matching).
+
+Matching supported on the indexed attributes of each level:
+single value, universal (empty), wildcard (``*`` and ``?``), list of UIDs
+(backslash separated), and ranges for dates and times (``A-B``, ``A-``,
+``-B``). Person names match case-insensitively; ``fuzzy=True`` also
+matches the start of any name component.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataset import Dataset
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from radhub.catalog._catalog import Catalog, name_key
+from radhub.catalog._models import Instance, Patient, Series, Study
+from radhub.catalog.errors import QueryError
+
+__all__ = ["QueryLevel", "QueryResult", "search", "resolve_keyword"]
+
+
+class QueryLevel(str, Enum):
+    """Query/Retrieve level (PS3.4 C.6.2): DICOM's code strings."""
+
+    STUDY = "STUDY"
+    SERIES = "SERIES"
+    IMAGE = "IMAGE"
+
+    @classmethod
+    def parse(cls, value: str) -> QueryLevel:
+        v = value.strip().upper()
+        if v == "INSTANCE":
+            v = "IMAGE"
+        try:
+            return cls(v)
+        except ValueError as exc:
+            raise QueryError(f"query level must be STUDY, SERIES or IMAGE, got {value!r}") from exc
+
+
+@dataclass(frozen=True)
+class _Attr:
+    keyword: str
+    column: InstrumentedAttribute[Any]
+    kind: str  # uid | str | pn | date | time | num | modalities
+    level: QueryLevel
+    key_column: InstrumentedAttribute[Any] | None = None
+
+
+_ATTRS: dict[str, _Attr] = {
+    a.keyword: a
+    for a in [
+        _Attr("PatientID", Patient.patient_id, "str", QueryLevel.STUDY),
+        _Attr("IssuerOfPatientID", Patient.issuer, "str", QueryLevel.STUDY),
+        _Attr("PatientName", Patient.patient_name, "pn", QueryLevel.STUDY, Patient.patient_name_key),
+        _Attr("PatientBirthDate", Patient.birth_date, "date", QueryLevel.STUDY),
+        _Attr("PatientSex", Patient.sex, "str", QueryLevel.STUDY),
+        _Attr("StudyInstanceUID", Study.study_uid, "uid", QueryLevel.STUDY),
+        _Attr("StudyDate", Study.study_date, "date", QueryLevel.STUDY),
+        _Attr("StudyTime", Study.study_time, "time", QueryLevel.STUDY),
+        _Attr("AccessionNumber", Study.accession_number, "str", QueryLevel.STUDY),
+        _Attr("StudyID", Study.study_id, "str", QueryLevel.STUDY),
+        _Attr("StudyDescription", Study.study_description, "str", QueryLevel.STUDY),
+        _Attr(
+            "ReferringPhysicianName",
+            Study.referring_physician,
+            "pn",
+            QueryLevel.STUDY,
+            Study.referring_physician_key,
+        ),
+        _Attr("InstitutionName", Study.institution_name, "str", QueryLevel.STUDY),
+        _Attr("ModalitiesInStudy", Study.modalities, "modalities", QueryLevel.STUDY),
+        _Attr("NumberOfStudyRelatedSeries", Study.num_series, "count", QueryLevel.STUDY),
+        _Attr("NumberOfStudyRelatedInstances", Study.num_instances, "count", QueryLevel.STUDY),
+        _Attr("SeriesInstanceUID", Series.series_uid, "uid", QueryLevel.SERIES),
+        _Attr("Modality", Series.modality, "str", QueryLevel.SERIES),
+        _Attr("SeriesNumber", Series.series_number, "num", QueryLevel.SERIES),
+        _Attr("SeriesDescription", Series.series_description, "str", QueryLevel.SERIES),
+        _Attr("BodyPartExamined", Series.body_part, "str", QueryLevel.SERIES),
+        _Attr("PerformedProcedureStepStartDate", Series.performed_start_date, "date", QueryLevel.SERIES),
+        _Attr("PerformedProcedureStepStartTime", Series.performed_start_time, "time", QueryLevel.SERIES),
+        _Attr("NumberOfSeriesRelatedInstances", Series.num_instances, "count", QueryLevel.SERIES),
+        _Attr("SOPInstanceUID", Instance.sop_uid, "uid", QueryLevel.IMAGE),
+        _Attr("SOPClassUID", Instance.sop_class_uid, "uid", QueryLevel.IMAGE),
+        _Attr("InstanceNumber", Instance.instance_number, "num", QueryLevel.IMAGE),
+        _Attr("NumberOfFrames", Instance.frames, "count", QueryLevel.IMAGE),
+        _Attr("Rows", Instance.rows, "count", QueryLevel.IMAGE),
+        _Attr("Columns", Instance.columns, "count", QueryLevel.IMAGE),
+    ]
+}
+
+# Attributes returned by default at each level (PS3.18 Tables 10.6.3-3..5).
+DEFAULT_FIELDS: dict[QueryLevel, tuple[str, ...]] = {
+    QueryLevel.STUDY: (
+        "StudyDate",
+        "StudyTime",
+        "AccessionNumber",
+        "ModalitiesInStudy",
+        "ReferringPhysicianName",
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "StudyID",
+        "StudyDescription",
+        "NumberOfStudyRelatedSeries",
+        "NumberOfStudyRelatedInstances",
+    ),
+    QueryLevel.SERIES: (
+        "StudyInstanceUID",
+        "Modality",
+        "SeriesDescription",
+        "SeriesNumber",
+        "SeriesInstanceUID",
+        "NumberOfSeriesRelatedInstances",
+        "PerformedProcedureStepStartDate",
+        "PerformedProcedureStepStartTime",
+        "BodyPartExamined",
+    ),
+    QueryLevel.IMAGE: (
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "SOPClassUID",
+        "SOPInstanceUID",
+        "InstanceNumber",
+        "Rows",
+        "Columns",
+        "NumberOfFrames",
+    ),
+}
+
+_LEVEL_ORDER = {QueryLevel.STUDY: 0, QueryLevel.SERIES: 1, QueryLevel.IMAGE: 2}
+_IGNORED_KEYS = {"QueryRetrieveLevel", "SpecificCharacterSet", "RetrieveAETitle", "InstanceAvailability", "TimezoneOffsetFromUTC"}
+
+
+def resolve_keyword(key: str) -> str:
+    """A DICOM keyword for a keyword or an 8-hex-digit tag (``00100010``)."""
+    k = key.strip()
+    if re.fullmatch(r"[0-9A-Fa-f]{8}", k):
+        kw = keyword_for_tag(int(k, 16))
+        if not kw:
+            raise QueryError(f"unknown attribute tag {k}")
+        return kw
+    if tag_for_keyword(k) is None:
+        raise QueryError(f"unknown attribute {k!r}: use a DICOM keyword or an 8-digit hex tag")
+    return k
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Matches of one query as datasets, plus whether more exist past ``limit``."""
+
+    datasets: list[Dataset]
+    more: bool
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _wildcard_to_like(value: str) -> str:
+    return _like_escape(value).replace("*", "%").replace("?", "_")
+
+
+_DATE_RE = re.compile(r"^\d{8}$")
+
+
+def _norm_date(v: str, key: str) -> str:
+    v = v.strip().replace("-", "") if len(v.strip()) == 10 and v.count("-") == 2 else v.strip()
+    if not _DATE_RE.match(v):
+        raise QueryError(f"{key} value {v!r} is not a date YYYYMMDD")
+    return v
+
+
+def _norm_time(v: str, key: str) -> str:
+    v = v.strip().replace(":", "")
+    if not re.fullmatch(r"\d{2,6}(\.\d{1,6})?", v):
+        raise QueryError(f"{key} value {v!r} is not a time HHMMSS[.FFFFFF]")
+    return v
+
+
+def normalise_time(v: str) -> str:
+    """Stored form of a TM value: HHMMSS.FFFFFF padded so ranges compare as strings."""
+    v = (v or "").strip().replace(":", "")
+    if not v:
+        return ""
+    main, _, frac = v.partition(".")
+    main = (main + "000000")[:6]
+    return f"{main}.{(frac + '000000')[:6]}"
+
+
+def _range(col: Any, value: str, key: str, kind: str) -> ColumnElement[bool]:
+    norm = _norm_date if kind == "date" else _norm_time
+    lo, _, hi = value.partition("-")
+    conds = [col != ""]
+    if lo.strip():
+        lo_n = norm(lo, key)
+        conds.append(col >= (normalise_time(lo_n) if kind == "time" else lo_n))
+    if hi.strip():
+        hi_n = norm(hi, key)
+        if kind == "time":
+            hi_n = normalise_time(hi_n)
+            # an upper bound HHMM includes the whole minute
+            hi_n = hi_n[: len(hi.strip().replace(":", ""))].ljust(13, "9") if "." not in hi else hi_n
+        conds.append(col <= hi_n)
+    if not lo.strip() and not hi.strip():
+        raise QueryError(f"{key} range {value!r} has neither a start nor an end")
+    return and_(*conds)
+
+
+def _condition(attr: _Attr, value: str, fuzzy: bool) -> ColumnElement[bool] | None:
+    v = value.strip()
+    if v == "" or v == "*":
+        return None
+    key = attr.keyword
+    if attr.kind == "uid":
+        uids = [u.strip() for u in v.split("\\") if u.strip()]
+        for u in uids:
+            if not re.fullmatch(r"[0-9.]{1,64}", u):
+                raise QueryError(f"{key} value {u!r} is not a UID")
+        return attr.column.in_(uids)
+    if attr.kind in ("date", "time"):
+        if "-" in v and not (attr.kind == "date" and len(v) == 10 and v[4] == "-" and v[7] == "-"):
+            return _range(attr.column, v, key, attr.kind)
+        if "\\" in v:
+            raise QueryError(f"{key} does not accept a list of values")
+        if attr.kind == "date":
+            return attr.column == _norm_date(v, key)
+        t = normalise_time(_norm_time(v, key))
+        n = len(v.replace(":", ""))
+        return attr.column.like(_like_escape(t[:n]) + "%", escape="\\")
+    if attr.kind == "modalities":
+        mods = [m.strip().upper() for m in v.split("\\") if m.strip()]
+        return exists().where(Series.study_pk == Study.pk, Series.modality.in_(mods))
+    if attr.kind == "count":
+        try:
+            return attr.column == int(v)
+        except ValueError as exc:
+            raise QueryError(f"{key} value {v!r} is not an integer") from exc
+    if attr.kind == "pn":
+        col = attr.key_column if attr.key_column is not None else attr.column
+        pattern = name_key(v)
+        if fuzzy:
+            p = _wildcard_to_like(pattern)
+            return or_(col.like(p + "%", escape="\\"), col.like("%^" + p + "%", escape="\\"), col.like("% " + p + "%", escape="\\"))
+        if "*" in pattern or "?" in pattern:
+            return col.like(_wildcard_to_like(pattern), escape="\\")
+        return col == pattern
+    if attr.kind == "num":
+        vals = [x.strip() for x in v.split("\\") if x.strip()]
+        return attr.column.in_(vals)
+    # str
+    if "\\" in v:
+        return attr.column.in_([x for x in v.split("\\")])
+    if "*" in v or "?" in v:
+        return attr.column.like(_wildcard_to_like(v), escape="\\")
+    return attr.column == v
+
+
+def _base_select(level: QueryLevel) -> Select[Any]:
+    if level is QueryLevel.STUDY:
+        return select(Study, Patient).join(Patient, Study.patient_pk == Patient.pk)
+    if level is QueryLevel.SERIES:
+        return (
+            select(Series, Study, Patient)
+            .join(Study, Series.study_pk == Study.pk)
+            .join(Patient, Study.patient_pk == Patient.pk)
+        )
+    return (
+        select(Instance, Series, Study, Patient)
+        .join(Series, Instance.series_pk == Series.pk)
+        .join(Study, Series.study_pk == Study.pk)
+        .join(Patient, Study.patient_pk == Patient.pk)
+    )
+
+
+def _value_of(keyword: str, row: Mapping[str, Any]) -> Any:
+    attr = _ATTRS[keyword]
+    table = attr.column.class_
+    obj = row[table.__name__]
+    value = getattr(obj, attr.column.key)
+    if attr.kind == "modalities":
+        return [m for m in str(value).split("\\") if m]
+    if attr.kind == "time" and value:
+        return str(value).rstrip("0").rstrip(".") if "." in str(value) else value
+    return value
+
+
+def search(
+    catalog: Catalog,
+    level: QueryLevel | str,
+    criteria: Mapping[str, str] | None = None,
+    *,
+    include_fields: Sequence[str] = (),
+    include_all: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+    fuzzy: bool = False,
+) -> QueryResult:
+    """Find studies, series or instances matching ``criteria``.
+
+    Parameters
+    ----------
+    catalog
+        The catalog to search.
+    level
+        ``STUDY``, ``SERIES`` or ``IMAGE`` (``INSTANCE`` is accepted).
+    criteria
+        Attribute keyword (or hex tag) to matching value; an empty value asks
+        for the attribute to be returned (universal matching).
+    include_fields
+        Further attributes to return; those the catalog does not index are
+        taken from the stored metadata of the first instance of each match.
+    include_all
+        Return every attribute available at the level (``includefield=all``).
+    limit, offset
+        Paging, in the catalog's stable order.
+    fuzzy
+        Fuzzy person-name matching (QIDO ``fuzzymatching=true``).
+
+    Raises
+    ------
+    QueryError
+        For an unknown attribute, one that cannot be matched at this level,
+        or a malformed value.
+    """
+    lvl = level if isinstance(level, QueryLevel) else QueryLevel.parse(level)
+    criteria = dict(criteria or {})
+    if limit is not None and limit < 0:
+        raise QueryError(f"limit must be >= 0, got {limit}")
+    if offset < 0:
+        raise QueryError(f"offset must be >= 0, got {offset}")
+
+    q = _base_select(lvl)
+    returned: list[str] = list(DEFAULT_FIELDS[lvl])
+    extra: list[str] = []
+    for raw_key, value in criteria.items():
+        kw = resolve_keyword(raw_key)
+        if kw in _IGNORED_KEYS:
+            continue
+        attr = _ATTRS.get(kw)
+        if attr is None:
+            if str(value).strip():
+                raise QueryError(f"matching on {kw} is not supported; it may only be requested as a return key")
+            extra.append(kw)
+            continue
+        if _LEVEL_ORDER[attr.level] > _LEVEL_ORDER[lvl]:
+            raise QueryError(f"{kw} is an attribute of the {attr.level.value} level, not of {lvl.value}")
+        if kw not in returned:
+            returned.append(kw)
+        cond = _condition(attr, str(value), fuzzy)
+        if cond is not None:
+            q = q.where(cond)
+    for f in include_fields:
+        kw = resolve_keyword(f)
+        attr = _ATTRS.get(kw)
+        if attr is not None and _LEVEL_ORDER[attr.level] <= _LEVEL_ORDER[lvl]:
+            if kw not in returned:
+                returned.append(kw)
+        elif kw not in extra:
+            extra.append(kw)
+    if include_all:
+        for kw, attr in _ATTRS.items():
+            if _LEVEL_ORDER[attr.level] <= _LEVEL_ORDER[lvl] and kw not in returned:
+                returned.append(kw)
+
+    order = {QueryLevel.STUDY: Study.pk, QueryLevel.SERIES: Series.pk, QueryLevel.IMAGE: Instance.pk}[lvl]
+    q = q.order_by(order).offset(offset)
+    if limit is not None:
+        q = q.limit(limit + 1)
+
+    with catalog.session() as s:
+        rows = [r._mapping for r in s.execute(q)]
+        more = limit is not None and len(rows) > limit
+        if more:
+            rows = rows[:limit]
+        extras_by_row = _load_extras(s, lvl, rows, extra, include_all) if (extra or include_all and lvl is QueryLevel.IMAGE) else None
+
+    out: list[Dataset] = []
+    for i, row in enumerate(rows):
+        ds = Dataset()
+        ds.QueryRetrieveLevel = lvl.value
+        for kw in returned:
+            value = _value_of(kw, _objects(row))
+            _set(ds, kw, value)
+        if extras_by_row is not None:
+            meta = extras_by_row[i]
+            if meta is not None:
+                src = Dataset.from_json(meta, bulk_data_uri_handler=lambda *a: b"")
+                keys = list(src.keys()) if (include_all and lvl is QueryLevel.IMAGE) else [
+                    tag_for_keyword(k) for k in extra
+                ]
+                for tag in keys:
+                    if tag is not None and tag in src and tag not in ds and int(tag) >> 16 != 0x7FE0:
+                        ds[tag] = src[tag]
+            for kw in extra:
+                if kw not in ds:
+                    _set(ds, kw, None)
+        out.append(ds)
+    return QueryResult(out, more)
+
+
+def _objects(row: Mapping[Any, Any]) -> dict[str, Any]:
+    return {type(v).__name__: v for v in row.values()}
+
+
+def _load_extras(s: Any, lvl: QueryLevel, rows: list[Mapping[Any, Any]], extra: list[str], include_all: bool) -> list[dict[str, Any] | None]:
+    """Metadata JSON of the first instance of each matched study/series (or the instance)."""
+    result: list[dict[str, Any] | None] = []
+    for row in rows:
+        objs = _objects(row)
+        if lvl is QueryLevel.IMAGE:
+            meta = objs["Instance"].metadata_json
+        elif lvl is QueryLevel.SERIES:
+            meta = s.execute(
+                select(Instance.metadata_json).where(Instance.series_pk == objs["Series"].pk).order_by(Instance.pk).limit(1)
+            ).scalar_one_or_none()
+        else:
+            meta = s.execute(
+                select(Instance.metadata_json)
+                .join(Series, Instance.series_pk == Series.pk)
+                .where(Series.study_pk == objs["Study"].pk)
+                .order_by(Instance.pk)
+                .limit(1)
+            ).scalar_one_or_none()
+        result.append(json.loads(meta) if meta else None)
+    return result
+
+
+def _set(ds: Dataset, keyword: str, value: Any) -> None:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        return
+    vr = dictionary_VR(tag)
+    if value is None or value == "":
+        ds.add_new(tag, vr, None)
+        return
+    if vr in ("IS", "US", "UL", "SL", "SS"):
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            ds.add_new(tag, vr, None)
+            return
+    ds.add_new(tag, vr, value)

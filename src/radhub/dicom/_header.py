@@ -1,0 +1,303 @@
+"""Parse and validate the header of a DICOM Part 10 object without loading pixels."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pydicom
+from pydicom import config as pydicom_config
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
+from pydicom._uid_dict import UID_dictionary
+from pydicom.pixels.utils import get_expected_length
+from pydicom.datadict import dictionary_VR
+from pydicom.tag import Tag
+
+from radhub.dicom.errors import InvalidDicomError
+
+__all__ = ["InstanceHeader", "is_valid_uid", "read_header", "dataset_to_json", "BULK_PLACEHOLDER"]
+
+_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+BULK_PLACEHOLDER = "bulk:"
+"""Prefix of BulkDataURI values in stored metadata; the API rewrites it to a URL."""
+
+_BULK_THRESHOLD = 4096
+
+
+def is_valid_uid(value: object) -> bool:
+    """True for a syntactically valid DICOM UID (PS3.5 9.1): digits and dots, <= 64 chars."""
+    return isinstance(value, str) and 0 < len(value) <= 64 and bool(_UID.match(value))
+
+
+@dataclass(frozen=True)
+class InstanceHeader:
+    """What the archive needs from one object's header."""
+
+    dataset: Dataset = field(repr=False)
+    file_meta: FileMetaDataset = field(repr=False)
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    transfer_syntax_uid: str
+    warnings: tuple[str, ...] = ()
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        """An attribute's value by keyword, or ``default`` if absent or empty."""
+        value = self.dataset.get(keyword, default)
+        if value is None or value == "":
+            return default
+        return value
+
+
+def _frame_count(ds: Dataset) -> int:
+    try:
+        return max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _check_native_pixel_length(ds: Dataset, ts: pydicom.uid.UID, fh: BinaryIO) -> None:
+    """Reject native Pixel Data shorter than Rows x Columns x ... declares."""
+    elem = ds.get_item(0x7FE00010) if 0x7FE00010 in ds else None
+    if elem is None or ts.is_encapsulated:
+        return
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        bits = int(ds.BitsAllocated)
+        spp = int(ds.get("SamplesPerPixel", 1) or 1)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise InvalidDicomError(
+            "invalid_value", "Pixel Data present but Rows/Columns/BitsAllocated are missing or invalid"
+        ) from exc
+    try:
+        expected = int(get_expected_length(ds, unit="bytes"))
+    except (AttributeError, TypeError, ValueError, KeyError):
+        expected = (rows * cols * bits * spp * _frame_count(ds) + 7) // 8
+    length = elem.length if hasattr(elem, "length") else len(elem.value or b"")
+    if length is None or length == 0xFFFFFFFF:
+        return
+    if length < expected:
+        raise InvalidDicomError(
+            "truncated",
+            f"native Pixel Data holds {length} bytes but the header declares {expected} "
+            f"({rows}x{cols}, {bits} bits, {spp} samples, {_frame_count(ds)} frames)",
+        )
+
+
+_UI_CHARS = re.compile(rb"^[0-9.\x00 ]*$")
+
+
+def _walk_values(ds: Dataset, warnings_out: list[str]) -> None:
+    """Decode every element value (except pixel data) so that invalid values raise now.
+
+    UIDs that are made of digits and dots but break the UID rules (a leading
+    zero in a component, over 64 characters) occur in real files; they are
+    reported in ``warnings_out`` rather than rejected. Anything else that
+    cannot be decoded as its VR raises.
+    """
+    for tag in list(ds.keys()):
+        if int(tag) in PIXEL_TAGS:
+            continue
+        raw = ds.get_item(tag)
+        try:
+            with pydicom_config.strict_reading():
+                elem = ds[tag]
+        except (ValueError, TypeError) as exc:
+            raw_value = getattr(raw, "value", None)
+            vr = getattr(raw, "VR", None)
+            if vr is None:
+                try:
+                    vr = dictionary_VR(tag)
+                except KeyError:
+                    vr = None
+            if vr == "UI" and isinstance(raw_value, bytes) and _UI_CHARS.match(raw_value):
+                warnings_out.append(f"nonconformant_uid:{int(tag):08X}")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    elem = ds[tag]
+            else:
+                raise InvalidDicomError(
+                    "invalid_value", f"element {Tag(tag)} has a value invalid for its VR: {exc}"
+                ) from exc
+        if elem.VR == "SQ":
+            for item in elem.value or []:
+                _walk_values(item, warnings_out)
+
+
+def read_header(source: str | Path | BinaryIO, *, file_size: int | None = None) -> InstanceHeader:
+    """Parse and validate a DICOM Part 10 object, stopping before pixel data.
+
+    Parameters
+    ----------
+    source
+        A path or a binary file object positioned at the start of the object.
+    file_size
+        Total size if known (used to detect truncation of pixel data).
+
+    Returns
+    -------
+    InstanceHeader
+        The dataset (without pixel values) and its identifying UIDs.
+
+    Raises
+    ------
+    InvalidDicomError
+        With a ``code`` and a message that names what is wrong.
+    """
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as fh:
+            return read_header(fh, file_size=Path(source).stat().st_size)
+    fh = source
+    start = fh.tell()
+    head = fh.read(132)
+    fh.seek(start)
+    if len(head) < 132 or head[128:132] != b"DICM":
+        if head[:2] == b"\x1f\x8b":
+            raise InvalidDicomError("not_dicom", "the body is gzip-compressed, not a DICOM Part 10 object")
+        raise InvalidDicomError(
+            "not_dicom",
+            "not a DICOM Part 10 object: no 128-byte preamble followed by 'DICM' "
+            "(send the object with its File Meta Information)",
+        )
+    _register_transfer_syntax(fh, start)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(fh, defer_size=_BULK_THRESHOLD)
+    except PydicomInvalidDicomError as exc:
+        raise InvalidDicomError("not_dicom", f"not a readable DICOM object: {exc}") from exc
+    except (EOFError, OSError) as exc:
+        raise InvalidDicomError("truncated", f"the object ends before its dataset is complete: {exc}") from exc
+    except (ValueError, KeyError, TypeError, NotImplementedError) as exc:
+        raise InvalidDicomError("invalid_value", f"the dataset cannot be parsed: {exc}") from exc
+
+    meta = ds.file_meta
+    if meta is None or "TransferSyntaxUID" not in meta:
+        raise InvalidDicomError(
+            "invalid_meta", "File Meta Information lacks the required (0002,0010) Transfer Syntax UID"
+        )
+    if "FileMetaInformationGroupLength" not in meta:
+        raise InvalidDicomError(
+            "invalid_meta", "File Meta Information lacks the required (0002,0000) Group Length"
+        )
+    ts = meta.TransferSyntaxUID
+    if not is_valid_uid(str(ts)):
+        raise InvalidDicomError("invalid_meta", "Transfer Syntax UID in the File Meta is not a valid UID")
+
+    if file_size is not None:
+        _check_file_complete(ds, fh, start, file_size)
+    value_warnings: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _walk_values(ds, value_warnings)
+    except (KeyError, NotImplementedError, EOFError, OSError) as exc:
+        raise InvalidDicomError("invalid_value", f"an element value cannot be decoded: {exc}") from exc
+
+    uids: dict[str, str] = {}
+    for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+        value = ds.get(keyword)
+        if value is None or str(value).strip() == "":
+            if keyword == "SOPClassUID" and "MediaStorageSOPClassUID" in meta:
+                value = meta.MediaStorageSOPClassUID
+            elif keyword == "SOPInstanceUID" and "MediaStorageSOPInstanceUID" in meta:
+                value = meta.MediaStorageSOPInstanceUID
+            else:
+                raise InvalidDicomError("missing_uid", f"required attribute {keyword} is missing or empty")
+        value = str(value).strip().rstrip("\x00")
+        if not is_valid_uid(value):
+            raise InvalidDicomError(
+                "invalid_uid", f"{keyword} is not a valid UID (digits and dots, at most 64 characters)"
+            )
+        uids[keyword] = value
+
+    _check_native_pixel_length(ds, ts, fh)
+
+    return InstanceHeader(
+        dataset=ds,
+        file_meta=meta,
+        sop_class_uid=uids["SOPClassUID"],
+        sop_instance_uid=uids["SOPInstanceUID"],
+        study_instance_uid=uids["StudyInstanceUID"],
+        series_instance_uid=uids["SeriesInstanceUID"],
+        transfer_syntax_uid=str(ts),
+        warnings=tuple(value_warnings),
+    )
+
+
+def _register_transfer_syntax(fh: BinaryIO, start: int) -> None:
+    """Teach pydicom transfer syntaxes it does not know (e.g. 1.2.840.10008.1.2.8.1).
+
+    Every transfer syntax defined after the original three encodes the
+    dataset as Explicit VR Little Endian (PS3.5 10); those with pixel data
+    other than native are encapsulated.
+    """
+    fh.seek(start + 132)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            meta = pydicom.filereader._read_file_meta_info(fh)
+    except Exception:  # noqa: BLE001 - the full read below reports the error properly
+        return
+    finally:
+        fh.seek(start)
+    ts = meta.get("TransferSyntaxUID")
+    if ts is None or not is_valid_uid(str(ts)):
+        return
+    uid = pydicom.uid.UID(str(ts))
+    if uid.is_transfer_syntax:
+        return
+    if uid.is_private:
+        pydicom.uid.register_transfer_syntax(uid, implicit_vr=False, little_endian=True)
+    else:
+        # a standard transfer syntax newer than pydicom's dictionary
+        UID_dictionary[str(uid)] = (f"Transfer Syntax {uid}", "Transfer Syntax", "", "", "")
+
+
+def _check_file_complete(ds: Dataset, fh: BinaryIO, start: int, file_size: int) -> None:
+    """Deferred (large) elements must lie wholly inside the file."""
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag)
+        offset = getattr(raw, "value_tell", None)
+        length = getattr(raw, "length", None)
+        if raw is None or offset is None or length in (None, 0xFFFFFFFF):
+            continue
+        if offset + length > file_size - start:
+            raise InvalidDicomError(
+                "truncated",
+                f"element {Tag(tag)} declares {length} bytes but the object ends first",
+            )
+
+
+def dataset_to_json(ds: Dataset, bulk_threshold: int = _BULK_THRESHOLD) -> dict[str, Any]:
+    """PS3.18 Annex F JSON of a dataset; large binary values become BulkDataURIs.
+
+    BulkDataURI values are ``bulk:<tag>`` placeholders (e.g. ``bulk:7FE00010``)
+    that the HTTP layer rewrites to absolute URLs.
+    """
+
+    def handler(elem: DataElement) -> str:
+        return f"{BULK_PLACEHOLDER}{int(elem.tag):08X}"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out: dict[str, Any] = ds.to_json_dict(
+            bulk_data_threshold=bulk_threshold, bulk_data_element_handler=handler
+        )
+    # pixel data is always bulk, whatever its size
+    for tag in ("7FE00010", "7FE00008", "7FE00009"):
+        if tag in out:
+            vr = out[tag].get("vr", "OB")
+            out[tag] = {"vr": vr, "BulkDataURI": f"{BULK_PLACEHOLDER}{tag}"}
+    return out
+
+
+Handler = Callable[[DataElement], str]

@@ -1,0 +1,7 @@
+"""The one ingest pipeline (A1, A2, A8): every entry point archives through :class:`Ingestor`."""
+
+from radhub.ingest._checks import CHECK_CODES, run_checks
+from radhub.ingest._pipeline import IngestResult, Ingestor, IngestStatus
+from radhub.ingest.errors import IngestError, RejectedError
+
+__all__ = ["CHECK_CODES", "IngestError", "IngestResult", "IngestStatus", "Ingestor", "RejectedError", "run_checks"]
