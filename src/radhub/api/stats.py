@@ -1,0 +1,5 @@
+"""Statistics endpoints (placeholder until radhub.stats lands)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/stats")

@@ -1,0 +1,44 @@
+"""Locate stored instances and open their bytes exactly as received."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import pydicom
+from pydicom.dataset import Dataset
+
+from radhub.archive import Archive
+from radhub.catalog import StoredInstance
+
+__all__ = ["Retriever"]
+
+_CHUNK = 1 << 20
+
+
+class Retriever:
+    """Read access to an archive's instances (shared by WADO-RS, C-MOVE and C-GET)."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+
+    def find(
+        self, *, study_uid: str | None = None, series_uid: str | None = None, sop_uid: str | None = None
+    ) -> list[StoredInstance]:
+        """Instances at the given level (empty list if none)."""
+        return self.archive.catalog.instances(study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid)
+
+    def open(self, instance: StoredInstance) -> BinaryIO:
+        """The stored Part 10 bytes, bit-exact as received."""
+        return self.archive.store.open(instance.blob_sha256)
+
+    def iter_bytes(self, instance: StoredInstance, chunk_size: int = _CHUNK) -> Iterator[bytes]:
+        """Stream the stored bytes in chunks (bounded memory)."""
+        with self.open(instance) as fh:
+            while chunk := fh.read(chunk_size):
+                yield chunk
+
+    def dataset(self, instance: StoredInstance, *, stop_before_pixels: bool = False) -> Dataset:
+        """Parse a stored instance (e.g. to send it over DIMSE)."""
+        with self.open(instance) as fh:
+            return pydicom.dcmread(fh, stop_before_pixels=stop_before_pixels)
