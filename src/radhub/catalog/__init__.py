@@ -8,9 +8,9 @@ from radhub.catalog._query import DEFAULT_FIELDS, QueryLevel, QueryResult, norma
 from radhub.catalog.errors import CatalogError, NotFoundError, QueryError
 
 __all__ = [
-    "DEFAULT_FIELDS",
     "Catalog",
     "CatalogError",
+    "DEFAULT_FIELDS",
     "InstanceRecord",
     "NotFoundError",
     "QueryError",
