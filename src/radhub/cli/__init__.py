@@ -32,7 +32,7 @@ cli.add_command(stats)
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (testable without a subprocess)."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        rv = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.Abort:
@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         # usage errors and bad input: 2
         return 2 if isinstance(exc, (click.UsageError, click.BadParameter)) or exc.exit_code == 2 else exc.exit_code
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
