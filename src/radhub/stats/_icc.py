@@ -151,6 +151,21 @@ def icc_all(data: ArrayLike, *, alpha: float = 0.05) -> IccTable:
     if not np.all(np.isfinite(x)):
         raise InvalidInputError("data has missing or infinite values; ICC needs complete rows")
     n, k = x.shape
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _icc_forms(x, n, k, alpha)
+
+
+def _bound(f: float, k: int) -> float:
+    """ICC bound ``(F - 1) / (F + k - 1)``; 1 when F is infinite (no residual variance)."""
+    return 1.0 if math.isinf(f) else (f - 1) / (f + k - 1)
+
+
+def _avg_bound(f: float) -> float:
+    """k-rater bound ``1 - 1/F``."""
+    return 1.0 if math.isinf(f) else 1 - 1 / f
+
+
+def _icc_forms(x: np.ndarray, n: int, k: int, alpha: float) -> IccTable:
     grand = x.mean()
     ss_rows = k * np.sum((x.mean(axis=1) - grand) ** 2)
     ss_cols = n * np.sum((x.mean(axis=0) - grand) ** 2)
@@ -172,9 +187,7 @@ def icc_all(data: ArrayLike, *, alpha: float = 0.05) -> IccTable:
     df1, df2 = n - 1, n * (k - 1)
     fl, fu = f1 / fq(df1, df2), f1 * fq(df2, df1)
     icc11 = (msr - msw) / (msr + (k - 1) * msw)
-    out.append(
-        ("ICC(1,1)", icc11, ((fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1)), f1, df1, df2)
-    )
+    out.append(("ICC(1,1)", icc11, (_bound(fl, k), _bound(fu, k)), f1, df1, df2))
     # two-way, shared F test of rows
     f3 = msr / mse
     d1, d2 = n - 1, (n - 1) * (k - 1)
@@ -188,17 +201,15 @@ def icc_all(data: ArrayLike, *, alpha: float = 0.05) -> IccTable:
     out.append(("ICC(2,1)", icc21, (low21, high21), f3, d1, v))
     fl3, fu3 = f3 / fq(d1, d2), f3 * fq(d2, d1)
     icc31 = (msr - mse) / (msr + (k - 1) * mse)
-    out.append(
-        ("ICC(3,1)", icc31, ((fl3 - 1) / (fl3 + k - 1), (fu3 - 1) / (fu3 + k - 1)), f3, d1, d2)
-    )
-    out.append(("ICC(1,k)", (msr - msw) / msr, (1 - 1 / fl, 1 - 1 / fu), f1, df1, df2))
+    out.append(("ICC(3,1)", icc31, (_bound(fl3, k), _bound(fu3, k)), f3, d1, d2))
+    out.append(("ICC(1,k)", (msr - msw) / msr, (_avg_bound(fl), _avg_bound(fu)), f1, df1, df2))
 
     def sb(r: float) -> float:
         return k * r / (1 + (k - 1) * r)
 
     icc2k = (msr - mse) / (msr + (msc - mse) / n)
     out.append(("ICC(2,k)", icc2k, (sb(low21), sb(high21)), f3, d1, v))
-    out.append(("ICC(3,k)", (msr - mse) / msr, (1 - 1 / fl3, 1 - 1 / fu3), f3, d1, d2))
+    out.append(("ICC(3,k)", (msr - mse) / msr, (_avg_bound(fl3), _avg_bound(fu3)), f3, d1, d2))
 
     results = []
     for form, value, ci, fstat, a1, a2 in out:
