@@ -1,7 +1,54 @@
-"""DICOMweb (PS3.18): STOW-RS, QIDO-RS, WADO-RS under ``/dicomweb``."""
+"""DICOMweb (PS3.18): STOW-RS, QIDO-RS, WADO-RS under ``/dicomweb``.
 
-from fastapi import APIRouter
+Thin HTTP adapters over the archive's one ingest path
+(:class:`radhub.ingest.Ingestor`), one query engine
+(:func:`radhub.catalog.search`) and one retrieve path
+(:class:`radhub.retrieve.Retriever`). See ``docs/dicomweb.md`` for the
+endpoints, media types and status codes.
+"""
 
+from fastapi import APIRouter, Request
+
+from radhub.api.dicomweb import _qido, _rendered, _stow, _wado
+from radhub.api.dicomweb._common import check_uid
+from radhub.api.dicomweb.errors import BadRequestError, DicomwebError, NotFoundError
+
+_SUBROUTERS = (_stow.router, _qido.router, _wado.router, _rendered.router)
 router = APIRouter()
+for _sub in _SUBROUTERS:
+    router.include_router(_sub)
+
+_UID_AFTER = {"studies": "StudyInstanceUID", "series": "SeriesInstanceUID", "instances": "SOPInstanceUID"}
+
+
+class _MethodNotAllowedError(DicomwebError):
+    status = 405
+
+
+@router.api_route(
+    "/{rest:path}",
+    methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+    include_in_schema=False,
+)
+def unmatched(request: Request, rest: str) -> None:
+    """Explain requests no DICOMweb route serves: a bad UID (400), a wrong method (405), or 404."""
+    segments = rest.split("/")
+    for name, value in zip(segments, segments[1:]):
+        if name in _UID_AFTER:
+            check_uid(value, _UID_AFTER[name])
+    if any(s in ("", ".", "..") for s in segments[:-1]) or "\\" in rest:
+        raise BadRequestError(f"the path /dicomweb/{rest[:200]} is not a DICOMweb resource path")
+    path = "/" + rest
+    for sub in _SUBROUTERS:
+        for route in sub.routes:
+            regex = getattr(route, "path_regex", None)
+            if regex is not None and regex.match(path):
+                allowed = ", ".join(sorted(getattr(route, "methods", None) or ()))
+                raise _MethodNotAllowedError(
+                    f"{request.method} is not supported on /dicomweb{path[:200]} (allowed: {allowed})",
+                    headers={"Allow": allowed},
+                )
+    raise NotFoundError(f"no DICOMweb resource at /dicomweb/{rest[:200]}; see docs/dicomweb.md for the endpoints")
+
 
 __all__ = ["router"]
