@@ -208,7 +208,7 @@ class ForecastResult(Result):
 
 def _series(dates: Sequence[Any], values: ArrayLike, cumulative: bool) -> pd.Series:
     try:
-        idx = pd.to_datetime(pd.Index(list(dates)))
+        idx = pd.to_datetime(pd.Index(list(dates)), format="ISO8601")
     except (ValueError, TypeError) as exc:
         raise SeriesError(f"dates could not be parsed as dates: {exc}") from exc
     try:
