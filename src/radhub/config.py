@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/catalog.sqlite"
     )
     http_host: str = "127.0.0.1"
-    http_port: int = 8042
+    http_port: int = 8080
     dicom_host: str = "127.0.0.1"
     dicom_port: int = 11112
     ae_title: str = "RADHUB"

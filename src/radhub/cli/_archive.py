@@ -37,7 +37,7 @@ def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
         [
             click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="blobs and SQLite catalog (default ./radhub-data or RADHUB_DATA_DIR)"),
             click.option("--http-host", help="HTTP bind address (default 127.0.0.1)"),
-            click.option("--http-port", type=click.IntRange(0, 65535), help="HTTP port (default 8042)"),
+            click.option("--http-port", type=click.IntRange(0, 65535), help="HTTP port (default 8080)"),
             click.option("--dicom-port", type=click.IntRange(0, 65535), help="DICOM port (default 11112)"),
             click.option("--ae-title", help="DICOM AE title (default RADHUB)"),
             click.option("--database-url", help="catalog URL, e.g. postgresql+psycopg://user@host/db"),
