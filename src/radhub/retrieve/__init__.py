@@ -1,5 +1,26 @@
 """One retrieve path for WADO-RS, C-MOVE and C-GET: instances, frames, rendered images."""
 
+from radhub.retrieve._frames import (
+    FRAME_MEDIA_TYPES,
+    NATIVE_FRAME_TRANSFER_SYNTAX,
+    frame_bytes,
+    frame_count,
+    frame_media_type,
+    frame_transfer_syntax,
+    render,
+)
 from radhub.retrieve._instances import Retriever
+from radhub.retrieve.errors import FrameError, RetrieveError
 
-__all__ = ["Retriever"]
+__all__ = [
+    "FRAME_MEDIA_TYPES",
+    "NATIVE_FRAME_TRANSFER_SYNTAX",
+    "FrameError",
+    "RetrieveError",
+    "Retriever",
+    "frame_bytes",
+    "frame_count",
+    "frame_media_type",
+    "frame_transfer_syntax",
+    "render",
+]
