@@ -11,10 +11,10 @@ import json
 import os
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["ConflictPolicy", "DicomPeer", "Settings", "load_settings"]
 
@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     dicom_host: str = "127.0.0.1"
     dicom_port: int = 11112
     ae_title: str = "RADHUB"
-    allowed_callers: list[str] = Field(
+    allowed_callers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="calling AE titles accepted; empty accepts any"
     )
     dicom_peers: list[DicomPeer] = Field(
