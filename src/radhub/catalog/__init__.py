@@ -4,13 +4,20 @@ One query engine (:func:`search`) serves QIDO-RS and C-FIND.
 """
 
 from radhub.catalog._catalog import Catalog, InstanceRecord, RegisterOutcome, StoredInstance
-from radhub.catalog._query import DEFAULT_FIELDS, QueryLevel, QueryResult, normalise_time, resolve_keyword, search
+from radhub.catalog._query import (
+    DEFAULT_FIELDS,
+    QueryLevel,
+    QueryResult,
+    normalise_time,
+    resolve_keyword,
+    search,
+)
 from radhub.catalog.errors import CatalogError, NotFoundError, QueryError
 
 __all__ = [
+    "DEFAULT_FIELDS",
     "Catalog",
     "CatalogError",
-    "DEFAULT_FIELDS",
     "InstanceRecord",
     "NotFoundError",
     "QueryError",

@@ -6,10 +6,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,11 @@ from radhub.catalog.errors import NotFoundError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Catalog", "InstanceRecord", "StoredInstance", "RegisterOutcome"]
+__all__ = ["Catalog", "InstanceRecord", "RegisterOutcome", "StoredInstance"]
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def name_key(value: str) -> str:

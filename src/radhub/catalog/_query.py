@@ -25,7 +25,7 @@ from radhub.catalog._catalog import Catalog, name_key
 from radhub.catalog._models import Instance, Patient, Series, Study
 from radhub.catalog.errors import QueryError
 
-__all__ = ["QueryLevel", "QueryResult", "search", "resolve_keyword"]
+__all__ = ["QueryLevel", "QueryResult", "resolve_keyword", "search"]
 
 
 class QueryLevel(str, Enum):

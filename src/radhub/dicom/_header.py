@@ -11,17 +11,17 @@ from typing import Any, BinaryIO
 
 import pydicom
 from pydicom import config as pydicom_config
+from pydicom._uid_dict import UID_dictionary
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
-from pydicom._uid_dict import UID_dictionary
 from pydicom.pixels.utils import get_expected_length
-from pydicom.datadict import dictionary_VR
 from pydicom.tag import Tag
 
 from radhub.dicom.errors import InvalidDicomError
 
-__all__ = ["InstanceHeader", "is_valid_uid", "read_header", "dataset_to_json", "BULK_PLACEHOLDER"]
+__all__ = ["BULK_PLACEHOLDER", "InstanceHeader", "dataset_to_json", "is_valid_uid", "read_header"]
 
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)

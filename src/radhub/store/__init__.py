@@ -8,7 +8,12 @@ filesystem backend (the embedded default).
 
 from radhub.store._base import BlobRef, BlobStore, BlobWriter
 from radhub.store._filesystem import FileBlobStore
-from radhub.store.errors import BlobNotFoundError, BlobTooLargeError, ChecksumMismatchError, StoreError
+from radhub.store.errors import (
+    BlobNotFoundError,
+    BlobTooLargeError,
+    ChecksumMismatchError,
+    StoreError,
+)
 
 __all__ = [
     "BlobNotFoundError",
