@@ -210,7 +210,7 @@ def _series(dates: Sequence[Any], values: ArrayLike, cumulative: bool) -> pd.Ser
     try:
         idx = pd.to_datetime(pd.Index(list(dates)), format="ISO8601")
     except (ValueError, TypeError) as exc:
-        raise SeriesError(f"dates could not be parsed as dates: {exc}") from exc
+        raise SeriesError("dates could not be parsed as ISO 8601 dates (YYYY-MM-DD)") from exc
     try:
         y = np.asarray(values, dtype=float)
     except (TypeError, ValueError) as exc:
