@@ -109,8 +109,9 @@ class PixelDataLocation:
         Position in the file object of the first byte of the pixel data value
         (``None`` when the value is held in ``dataset``).
     value_length
-        Length of the value in bytes (``None`` for encapsulated pixel data,
-        whose length is undefined).
+        Length of the value in bytes that the file holds: the declared
+        length, or less when the file is truncated (``None`` for
+        encapsulated pixel data, whose length is undefined).
     number_of_frames
         NumberOfFrames (1 when absent), 0 without pixel data.
     """
@@ -200,14 +201,7 @@ def locate_pixel_data(fh: BinaryIO) -> PixelDataLocation:
         raise InvalidDicomError("invalid_value", f"the dataset cannot be parsed: {exc}") from exc
 
     meta = getattr(ds, "file_meta", None)
-    ts = meta.get("TransferSyntaxUID") if meta is not None else None
-    if not ts:
-        raise InvalidDicomError(
-            "invalid_meta",
-            "no (0002,0010) Transfer Syntax UID in the File Meta Information: "
-            "the encoding of the pixel data is unknown",
-        )
-    ts = str(ts).strip().rstrip("\x00")
+    ts = str((meta.get("TransferSyntaxUID") if meta is not None else None) or "").strip().rstrip("\x00")
 
     if ts == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
         return _locate_in_deflated(fh, start, ts)
@@ -216,6 +210,12 @@ def locate_pixel_data(fh: BinaryIO) -> PixelDataLocation:
     header = fh.read(8)
     if len(header) < 8:
         return PixelDataLocation(ds, ts, None, None, None, None, 0)
+    if not ts:
+        raise InvalidDicomError(
+            "invalid_meta",
+            "no (0002,0010) Transfer Syntax UID in the File Meta Information: "
+            "the encoding of the pixel data is unknown",
+        )
     endian = ">" if ts == EXPLICIT_VR_BIG_ENDIAN else "<"
     # Decide implicit/explicit from the bytes, as pydicom does while reading:
     # some real files encode their dataset in implicit VR under a JPEG syntax
@@ -253,6 +253,11 @@ def locate_pixel_data(fh: BinaryIO) -> PixelDataLocation:
             "invalid_value",
             f"pixel data is encapsulated (undefined length) although transfer syntax {ts} is native",
         )
+    if not encapsulated:
+        # A truncated file holds fewer bytes than declared: the frames that
+        # are complete stay readable, the others are reported as truncated
+        end = fh.seek(0, os.SEEK_END)
+        length = max(0, min(length, end - value_offset))
     return PixelDataLocation(
         dataset=ds,
         transfer_syntax_uid=ts,
