@@ -145,8 +145,9 @@ def test_accuracy_from_labels_matches_sklearn_confusion_matrix() -> None:
     tn, fp, fn, tp = confusion_matrix(y, pred).ravel()
     r = accuracy_from_labels(y, pred)
     assert (r.tp, r.fp, r.fn, r.tn) == (tp, fp, fn, tn)
-    s = accuracy_from_labels(["m" if v else "b" for v in y], ["m" if v else "b" for v in pred],
-                             positive="m")
+    s = accuracy_from_labels(
+        ["m" if v else "b" for v in y], ["m" if v else "b" for v in pred], positive="m"
+    )
     assert s.sensitivity == r.sensitivity
     # all-negative calls are legal
     assert accuracy_from_labels([1, 0, 1], [0, 0, 0]).sensitivity == 0.0
@@ -187,15 +188,31 @@ positive = st.integers(min_value=1, max_value=300)
 
 
 @settings(max_examples=60, deadline=None)
-@given(tp=counts, fn=counts, fp=counts, tn=counts,
-       method=st.sampled_from(["wilson", "clopper-pearson"]),
-       p=st.floats(min_value=0.01, max_value=0.99))
+@given(
+    tp=counts,
+    fn=counts,
+    fp=counts,
+    tn=counts,
+    method=st.sampled_from(["wilson", "clopper-pearson"]),
+    p=st.floats(min_value=0.01, max_value=0.99),
+)
 def test_cis_contain_the_estimate(tp, fn, fp, tn, method, p) -> None:
     if tp + fn == 0 or fp + tn == 0:
         return
     r = accuracy(tp, fp, fn, tn, ci_method=method, prevalence=p)
-    for key in ("sensitivity", "specificity", "ppv", "npv", "accuracy", "youden", "lr_pos",
-                "lr_neg", "dor", "ppv_at_prevalence", "npv_at_prevalence"):
+    for key in (
+        "sensitivity",
+        "specificity",
+        "ppv",
+        "npv",
+        "accuracy",
+        "youden",
+        "lr_pos",
+        "lr_neg",
+        "dor",
+        "ppv_at_prevalence",
+        "npv_at_prevalence",
+    ):
         est, (low, high) = getattr(r, key), getattr(r, key + "_ci")
         if math.isfinite(est) and math.isfinite(low):
             assert low - 1e-12 <= est <= high + 1e-12, key

@@ -103,8 +103,9 @@ def test_kappa_hand_calculation_2x2() -> None:
 
 
 def test_kappa_category_order_and_errors() -> None:
-    r = cohen_kappa(["CT-0", "CT-2"], ["CT-1", "CT-2"], "linear",
-                    categories=["CT-0", "CT-1", "CT-2"])
+    r = cohen_kappa(
+        ["CT-0", "CT-2"], ["CT-1", "CT-2"], "linear", categories=["CT-0", "CT-1", "CT-2"]
+    )
     assert r.categories == ["CT-0", "CT-1", "CT-2"]
     with pytest.raises(UnknownCategoryError, match="not among categories"):
         cohen_kappa(["a", "b"], ["a", "c"], categories=["a", "b"])

@@ -12,13 +12,15 @@ from radhub.stats import chi2_distribution
 from radhub.stats.errors import InvalidCountsError, UnknownCategoryError
 
 # categories CT-0..CT-4 (rows) x groups (columns); invented counts in the shape of seed 001's study
-TABLE = np.array([
-    [300, 250, 280],
-    [400, 420, 410],
-    [200, 230, 215],
-    [80, 85, 77],
-    [20, 15, 18],
-])
+TABLE = np.array(
+    [
+        [300, 250, 280],
+        [400, 420, 410],
+        [200, 230, 215],
+        [80, 85, 77],
+        [20, 15, 18],
+    ]
+)
 CATS = ["CT-0", "CT-1", "CT-2", "CT-3", "CT-4"]
 GROUPS = ["no AI", "AI-A", "AI-B"]
 

@@ -22,9 +22,13 @@ def moscow(stats_data, published) -> pd.DataFrame:
 def moscow_fit(moscow, published):
     # the README's candidates: ARIMA(0,2,1), additive- and multiplicative-trend ETS
     return forecast_prevalence(
-        moscow.date, moscow.cumulative_cases, cumulative=True,
-        holdout_days=published["covid_moscow_readme"]["holdout_days"], horizon=120,
-        population=published["seed001_ct04"]["population_2020_01_01"], at="2021-03-06",
+        moscow.date,
+        moscow.cumulative_cases,
+        cumulative=True,
+        holdout_days=published["covid_moscow_readme"]["holdout_days"],
+        horizon=120,
+        population=published["seed001_ct04"]["population_2020_01_01"],
+        at="2021-03-06",
         arima_orders=[(0, 2, 1)],
         ets_specs=[EtsSpec("add", "add"), EtsSpec("add", "mul"), EtsSpec("mul", "mul")],
     )
@@ -98,8 +102,12 @@ def _toy(n: int = 60) -> tuple[list[str], np.ndarray]:
 
 def test_daily_input_equals_its_cumulative_sum() -> None:
     dates, daily = _toy()
-    kw = {"holdout_days": 7, "horizon": 10, "arima_orders": [(0, 2, 1), (1, 1, 0)],
-          "ets_specs": [EtsSpec("add", "add")]}
+    kw = {
+        "holdout_days": 7,
+        "horizon": 10,
+        "arima_orders": [(0, 2, 1), (1, 1, 0)],
+        "ets_specs": [EtsSpec("add", "add")],
+    }
     a = forecast_prevalence(dates, daily, cumulative=False, **kw)
     b = forecast_prevalence(dates, np.cumsum(daily), cumulative=True, **kw)
     assert a.to_dict() == b.to_dict()
@@ -107,9 +115,18 @@ def test_daily_input_equals_its_cumulative_sum() -> None:
 
 def test_at_inside_the_series_is_observed() -> None:
     dates, daily = _toy()
-    r = forecast_prevalence(dates, daily, cumulative=False, holdout_days=7, horizon=5,
-                            arima_orders=[(0, 2, 1)], ets_specs=(), auto_ets=False,
-                            population=10_000, at=dates[10])
+    r = forecast_prevalence(
+        dates,
+        daily,
+        cumulative=False,
+        holdout_days=7,
+        horizon=5,
+        arima_orders=[(0, 2, 1)],
+        ets_specs=(),
+        auto_ets=False,
+        population=10_000,
+        at=dates[10],
+    )
     assert r.at.source == "observed"
     assert r.at.cumulative_cases == pytest.approx(daily[:11].sum())
     assert r.at.point_prevalence == pytest.approx(daily[:11].sum() / 10_000)
@@ -130,8 +147,7 @@ def test_series_errors(mutate, match) -> None:
     dates, daily = _toy()
     d, v = mutate(dates, np.cumsum(daily))
     with pytest.raises(SeriesError, match=match):
-        forecast_prevalence(d, v, holdout_days=7, horizon=5, arima_orders=[(0, 1, 0)],
-                            ets_specs=())
+        forecast_prevalence(d, v, holdout_days=7, horizon=5, arima_orders=[(0, 1, 0)], ets_specs=())
 
 
 def test_negative_daily_counts_and_at_beyond_horizon() -> None:
@@ -141,5 +157,13 @@ def test_negative_daily_counts_and_at_beyond_horizon() -> None:
         forecast_prevalence(dates, daily, cumulative=False, holdout_days=7, horizon=5)
     dates, daily = _toy()
     with pytest.raises(SeriesError, match="horizon of at least"):
-        forecast_prevalence(dates, daily, cumulative=False, holdout_days=7, horizon=5,
-                            arima_orders=[(0, 1, 0)], ets_specs=(), at="2022-01-01")
+        forecast_prevalence(
+            dates,
+            daily,
+            cumulative=False,
+            holdout_days=7,
+            horizon=5,
+            arima_orders=[(0, 1, 0)],
+            ets_specs=(),
+            at="2022-01-01",
+        )

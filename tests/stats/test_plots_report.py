@@ -46,4 +46,4 @@ def test_html_report_is_self_contained(scores) -> None:
     assert "Test &lt;report&gt;" in page
     assert page.count("data:image/png;base64,") == 1
     assert "Sensitivity" in page and "&quot;sensitivity&quot;" in page  # table and JSON
-    assert "src=\"http" not in page and "<script" not in page and "<link" not in page
+    assert 'src="http' not in page and "<script" not in page and "<link" not in page

@@ -55,8 +55,10 @@ def test_hanley_mcneil_1982_auc_and_se(published) -> None:
     r = roc_auc(y, s)
     assert r.auc == pytest.approx(published["hanley_mcneil_1982_ct"]["auc"], abs=5e-4)
     # DeLong's nonparametric SE is close to (not identical with) H&M's exponential approximation
-    assert r.auc_se == pytest.approx(published["hanley_mcneil_1982_ct"]["se_hanley_mcneil"], abs=2e-3)
-    aucs, cov = delong_direct(y, [s])
+    assert r.auc_se == pytest.approx(
+        published["hanley_mcneil_1982_ct"]["se_hanley_mcneil"], abs=2e-3
+    )
+    _, cov = delong_direct(y, [s])
     assert r.auc_se == pytest.approx(math.sqrt(cov[0, 0]), rel=1e-12)
     z = norm.ppf(0.975)
     assert r.auc_ci == pytest.approx((r.auc - z * r.auc_se, r.auc + z * r.auc_se))
@@ -124,8 +126,9 @@ def test_youden_cutoff_and_apply_cutoff() -> None:
 
 
 def test_string_labels_and_positive() -> None:
-    r = roc_auc(["benign", "malignant", "benign", "malignant"], [0.1, 0.8, 0.4, 0.35],
-                positive="malignant")
+    r = roc_auc(
+        ["benign", "malignant", "benign", "malignant"], [0.1, 0.8, 0.4, 0.35], positive="malignant"
+    )
     assert r.auc == 0.75
 
 

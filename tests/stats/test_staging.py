@@ -118,8 +118,9 @@ def test_summary_across_stages(result, ct04, published) -> None:
     assert pct(float(pv["summary"]["ppv_pct"]) / 100) == ref["summary_ppv_pct"][0]
     # the paper's "specificity 68.7% (52.1-85.3)" is the mean of the stage sensitivities
     se = result.summary_statistics["sensitivity"]
-    assert [pct(se.mean), pct(se.ci[0]), pct(se.ci[1])] == \
-        ref["summary_sensitivity_labelled_specificity_pct"]
+    assert [pct(se.mean), pct(se.ci[0]), pct(se.ci[1])] == ref[
+        "summary_sensitivity_labelled_specificity_pct"
+    ]
     # ... and its "sensitivity 91.8% (83.7-100)" the mean of the stage specificities: the
     # interval is reproduced from the published stage values; their mean is 92.0, not 91.8
     sp_pub = mean_normal_ci([0.843, 0.929, 0.988])
@@ -137,8 +138,18 @@ def test_summary_ci_is_clipped_and_json_shape(result) -> None:
     assert result.summary_statistics["specificity"].ci[1] == 1.0
     d = result.to_dict()
     assert set(d) >= {"stages", "summary", "threshold", "categories"}
-    keys = {"stage", "tp", "fp", "fn", "tn", "sensitivity", "specificity", "youden",
-            "ppv_at_prevalence", "npv_at_prevalence"}
+    keys = {
+        "stage",
+        "tp",
+        "fp",
+        "fn",
+        "tn",
+        "sensitivity",
+        "specificity",
+        "youden",
+        "ppv_at_prevalence",
+        "npv_at_prevalence",
+    }
     assert keys <= set(d["stages"][0])
     assert d["summary"]["ppv_at_prevalence"]["ci"][0] < d["summary"]["ppv_at_prevalence"]["mean"]
 
@@ -156,13 +167,22 @@ def test_errors(ct04) -> None:
     with pytest.raises(UnknownCategoryError, match="threshold 'CT-5' is not a category"):
         staging_accuracy(ct04[0], "CT-5")
     with pytest.raises(EmptyClassError, match="stage 1: no condition-present"):
-        staging_accuracy([{"stage": 1, "from": "a", "to": "a", "count": 2},
-                          {"stage": 1, "from": "b", "to": "a", "count": 0}], "b")
+        staging_accuracy(
+            [
+                {"stage": 1, "from": "a", "to": "a", "count": 2},
+                {"stage": 1, "from": "b", "to": "a", "count": 0},
+            ],
+            "b",
+        )
     with pytest.raises(InvalidInputError, match="count .* non-negative"):
         staging_accuracy([{"stage": 1, "from": "a", "to": "b", "count": -2}], "b")
     with pytest.raises(UnknownCategoryError, match="does not occur in the first stage"):
-        StagingTable.from_records([{"stage": 1, "from": "a", "to": "b", "count": 1},
-                                   {"stage": 2, "from": "a", "to": "c", "count": 1}])
+        StagingTable.from_records(
+            [
+                {"stage": 1, "from": "a", "to": "b", "count": 1},
+                {"stage": 2, "from": "a", "to": "c", "count": 1},
+            ]
+        )
     with pytest.raises(InvalidInputError, match="listed twice"):
         StagingTable.from_records([{"stage": 1, "from": "a", "to": "b", "count": 1}] * 2)
     with pytest.raises(InvalidInputError, match="prevalence"):
