@@ -7,6 +7,8 @@ Thin HTTP adapters over the archive's one ingest path
 endpoints, media types and status codes.
 """
 
+import itertools
+
 from fastapi import APIRouter, Request
 
 from radhub.api.dicomweb import _qido, _rendered, _stow, _wado
@@ -18,7 +20,11 @@ router = APIRouter()
 for _sub in _SUBROUTERS:
     router.include_router(_sub)
 
-_UID_AFTER = {"studies": "StudyInstanceUID", "series": "SeriesInstanceUID", "instances": "SOPInstanceUID"}
+_UID_AFTER = {
+    "studies": "StudyInstanceUID",
+    "series": "SeriesInstanceUID",
+    "instances": "SOPInstanceUID",
+}
 
 
 class _MethodNotAllowedError(DicomwebError):
@@ -33,7 +39,7 @@ class _MethodNotAllowedError(DicomwebError):
 def unmatched(request: Request, rest: str) -> None:
     """Explain requests no DICOMweb route serves: a bad UID (400), a wrong method (405), or 404."""
     segments = rest.split("/")
-    for name, value in zip(segments, segments[1:]):
+    for name, value in itertools.pairwise(segments):
         if name in _UID_AFTER:
             check_uid(value, _UID_AFTER[name])
     if any(s in ("", ".", "..") for s in segments[:-1]) or "\\" in rest:
@@ -48,7 +54,9 @@ def unmatched(request: Request, rest: str) -> None:
                     f"{request.method} is not supported on /dicomweb{path[:200]} (allowed: {allowed})",
                     headers={"Allow": allowed},
                 )
-    raise NotFoundError(f"no DICOMweb resource at /dicomweb/{rest[:200]}; see docs/dicomweb.md for the endpoints")
+    raise NotFoundError(
+        f"no DICOMweb resource at /dicomweb/{rest[:200]}; see docs/dicomweb.md for the endpoints"
+    )
 
 
 __all__ = ["router"]

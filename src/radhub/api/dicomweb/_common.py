@@ -13,8 +13,7 @@ from radhub.dicom import is_valid_uid
 
 if TYPE_CHECKING:
     from radhub.archive import Archive
-    from radhub.catalog import Catalog
-    from radhub.catalog import StoredInstance
+    from radhub.catalog import Catalog, StoredInstance
     from radhub.retrieve import Retriever
 
 PREFIX = "/dicomweb"
@@ -58,7 +57,9 @@ def instance_url(base: str, study: str, series: str, sop: str) -> str:
 def check_uid(value: str, what: str) -> str:
     """Validate a UID taken from the URL; raises a 400 that says what is wrong."""
     if len(value) > 64:
-        raise BadRequestError(f"{what} in the URL is {len(value)} characters long; a UID has at most 64")
+        raise BadRequestError(
+            f"{what} in the URL is {len(value)} characters long; a UID has at most 64"
+        )
     if not is_valid_uid(value):
         raise BadRequestError(
             f"{what} {value[:64]!r} in the URL is not a valid UID (digits and dots, "
@@ -79,7 +80,9 @@ def find_instances(
     found = retriever_of(request).find(study_uid=study, series_uid=series, sop_uid=sop)
     if not found:
         if sop is not None:
-            raise NotFoundError(f"instance {sop} of series {series} in study {study} is not in the archive")
+            raise NotFoundError(
+                f"instance {sop} of series {series} in study {study} is not in the archive"
+            )
         if series is not None:
             raise NotFoundError(f"series {series} of study {study} is not in the archive")
         raise NotFoundError(f"study {study} is not in the archive")

@@ -68,7 +68,9 @@ def _item(entry: StowItem) -> dict[str, Any]:
     if entry.failure is not None:
         out["00081197"] = {"vr": "US", "Value": [entry.failure]}
     else:
-        out["00081190"] = {"vr": "UR", "Value": [entry.retrieve_url]} if entry.retrieve_url else {"vr": "UR"}
+        out["00081190"] = (
+            {"vr": "UR", "Value": [entry.retrieve_url]} if entry.retrieve_url else {"vr": "UR"}
+        )
         if entry.warning is not None:
             out["00081196"] = {"vr": "US", "Value": [entry.warning]}
     if entry.reason:
@@ -79,7 +81,9 @@ def _item(entry: StowItem) -> dict[str, Any]:
 def store_response(items: list[StowItem], study_retrieve_url: str | None) -> dict[str, Any]:
     """The Store Instances Response Module as DICOM JSON."""
     out: dict[str, Any] = {
-        "00081190": {"vr": "UR", "Value": [study_retrieve_url]} if study_retrieve_url else {"vr": "UR"}
+        "00081190": {"vr": "UR", "Value": [study_retrieve_url]}
+        if study_retrieve_url
+        else {"vr": "UR"}
     }
     failed = [_item(i) for i in items if i.failed]
     ok = [_item(i) for i in items if not i.failed]

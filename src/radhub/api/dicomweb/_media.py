@@ -10,9 +10,10 @@ __all__ = [
     "EXPLICIT_VR_LE",
     "IMPLICIT_VR_LE",
     "MediaRange",
+    "canonical",
     "parse_accept",
     "parse_media_type",
-    "pixel_media_type",
+    "related_type_matches",
 ]
 
 IMPLICIT_VR_LE = "1.2.840.10008.1.2"
@@ -22,45 +23,11 @@ EXPLICIT_VR_BE = "1.2.840.10008.1.2.2"
 NATIVE_LITTLE_ENDIAN = frozenset({IMPLICIT_VR_LE, EXPLICIT_VR_LE, DEFLATED_VR_LE})
 NATIVE = NATIVE_LITTLE_ENDIAN | {EXPLICIT_VR_BE}
 
-# PS3.18 Table 8.7.3-5 (compressed bulk data); others are served as octet-stream
-_PIXEL_MEDIA = {
-    "1.2.840.10008.1.2.4.50": "image/jpeg",
-    "1.2.840.10008.1.2.4.51": "image/jpeg",
-    "1.2.840.10008.1.2.4.57": "image/jpeg",
-    "1.2.840.10008.1.2.4.70": "image/jpeg",
-    "1.2.840.10008.1.2.4.80": "image/jls",
-    "1.2.840.10008.1.2.4.81": "image/jls",
-    "1.2.840.10008.1.2.4.90": "image/jp2",
-    "1.2.840.10008.1.2.4.91": "image/jp2",
-    "1.2.840.10008.1.2.4.92": "image/jpx",
-    "1.2.840.10008.1.2.4.93": "image/jpx",
-    "1.2.840.10008.1.2.4.201": "image/jphc",
-    "1.2.840.10008.1.2.4.202": "image/jphc",
-    "1.2.840.10008.1.2.4.203": "image/jphc",
-    "1.2.840.10008.1.2.4.110": "image/jxl",
-    "1.2.840.10008.1.2.4.111": "image/jxl",
-    "1.2.840.10008.1.2.4.112": "image/jxl",
-    "1.2.840.10008.1.2.5": "image/dicom-rle",
-    "1.2.840.10008.1.2.4.100": "video/mpeg2",
-    "1.2.840.10008.1.2.4.101": "video/mpeg2",
-    "1.2.840.10008.1.2.4.102": "video/mp4",
-    "1.2.840.10008.1.2.4.103": "video/mp4",
-    "1.2.840.10008.1.2.4.104": "video/mp4",
-    "1.2.840.10008.1.2.4.105": "video/mp4",
-    "1.2.840.10008.1.2.4.106": "video/mp4",
-    "1.2.840.10008.1.2.4.107": "video/H265",
-    "1.2.840.10008.1.2.4.108": "video/H265",
-}
 # names some clients and libraries use for the same thing
 MEDIA_ALIASES = {
     "image/x-dicom-rle": "image/dicom-rle",
     "image/x-jls": "image/jls",
 }
-
-
-def pixel_media_type(transfer_syntax_uid: str) -> str:
-    """The bulk-data media type of pixel data stored in ``transfer_syntax_uid``."""
-    return _PIXEL_MEDIA.get(transfer_syntax_uid, "application/octet-stream")
 
 
 def canonical(media_type: str) -> str:
@@ -110,7 +77,9 @@ def related_type_matches(range_: MediaRange, media_type: str) -> bool:
 
 
 def _split_outside_quotes(text: str, sep: str) -> list[str]:
-    out, cur, quoted = [], [], False
+    out: list[str] = []
+    cur: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted

@@ -30,7 +30,9 @@ def new_boundary() -> str:
     return "radhub-" + uuid.uuid4().hex
 
 
-def part_header(boundary: str, content_type: str, content_location: str | None = None, *, first: bool) -> bytes:
+def part_header(
+    boundary: str, content_type: str, content_location: str | None = None, *, first: bool
+) -> bytes:
     """The delimiter and header block that open one part of a multipart body."""
     lines = [("" if first else "\r\n") + f"--{boundary}", f"Content-Type: {content_type}"]
     if content_location:
@@ -98,7 +100,9 @@ class MultipartReader:
 
     def __init__(self, chunks: Iterator[bytes], boundary: str) -> None:
         if not boundary or len(boundary) > 70:
-            raise MultipartError(f"the multipart boundary must be 1-70 characters, got {len(boundary)}")
+            raise MultipartError(
+                f"the multipart boundary must be 1-70 characters, got {len(boundary)}"
+            )
         self._chunks = chunks
         self._buf = bytearray(b"\r\n")  # lets the first delimiter match without a leading CRLF
         self._eof = False
@@ -176,7 +180,9 @@ class MultipartReader:
         if end < 0:
             if self._eof:
                 raise MultipartError(f"the body ends inside the headers of part {index + 1}")
-            raise MultipartError(f"the headers of part {index + 1} exceed {_MAX_HEADER_BYTES} bytes")
+            raise MultipartError(
+                f"the headers of part {index + 1} exceed {_MAX_HEADER_BYTES} bytes"
+            )
         raw = bytes(self._buf[:end])
         del self._buf[: end + 4]
         headers: dict[str, str] = {}
@@ -189,8 +195,9 @@ class MultipartReader:
 
     def _body_chunks(self) -> Iterator[bytes]:
         keep = len(self._delimiter) - 1
+        scanned = 0  # bytes of the buffer already searched for the delimiter
         while True:
-            idx = self._buf.find(self._delimiter)
+            idx = self._buf.find(self._delimiter, max(0, scanned - keep))
             if idx >= 0:
                 piece = bytes(self._buf[:idx])
                 del self._buf[: idx + len(self._delimiter)]
@@ -198,15 +205,17 @@ class MultipartReader:
                 if piece:
                     yield piece
                 return
+            scanned = len(self._buf)
             if len(self._buf) > keep + _BODY_YIELD or (self._eof and len(self._buf) > keep):
                 n = len(self._buf) - keep
                 piece = bytes(self._buf[:n])
                 del self._buf[:n]
+                scanned -= n
                 yield piece
             if not self._fill():
-                if self._buf.find(self._delimiter) >= 0:
-                    continue
-                raise MultipartError("the body ends inside a part: the closing multipart boundary is missing")
+                raise MultipartError(
+                    "the body ends inside a part: the closing multipart boundary is missing"
+                )
 
     def _skip_rest_of_part(self) -> None:
         if self._in_body and not self._body_done:

@@ -91,14 +91,17 @@ def _search(request: Request, level: str, fixed: dict[str, str]) -> JSONResponse
                 offset = _int_param(value, "offset")
             elif lkey == "fuzzymatching":
                 if value.lower() not in _TRUE | _FALSE:
-                    raise BadRequestError(f"fuzzymatching must be true or false, got {value[:20]!r}")
+                    raise BadRequestError(
+                        f"fuzzymatching must be true or false, got {value[:20]!r}"
+                    )
                 fuzzy = value.lower() in _TRUE
             elif lkey in _IGNORED:
                 continue
             else:
                 keyword = resolve_keyword(key)
                 if _is_uid_attribute(keyword):
-                    value = value.replace(",", "\\")  # PS3.18 8.3.4.1: UID lists may be comma separated
+                    # PS3.18 8.3.4.1: a UID list may be comma separated
+                    value = value.replace(",", "\\")
                 if keyword in criteria and criteria[keyword] and value:
                     criteria[keyword] = criteria[keyword] + "\\" + value
                 else:
@@ -182,7 +185,8 @@ def search_study_instances(request: Request, study: str) -> JSONResponse:
 
 
 @router.get(
-    "/studies/{study}/series/{series}/instances", summary="Search for instances of a series (QIDO-RS)"
+    "/studies/{study}/series/{series}/instances",
+    summary="Search for instances of a series (QIDO-RS)",
 )
 def search_series_instances(request: Request, study: str, series: str) -> JSONResponse:
     """Instances of one series matching the query parameters."""

@@ -1,8 +1,9 @@
 """WADO-RS rendered resources and thumbnails (PS3.18 10.4.1.1.5 / 8.3.5).
 
 ``/rendered`` at instance and frame level returns ``image/jpeg`` (default)
-or ``image/png``; query parameters ``window=center,width[,linear]``,
-``viewport=width,height``, ``quality=1..100`` and ``accept=<media type>``.
+or ``image/png``; query parameters ``window=center,width[,function]``,
+``viewport=width,height``, ``quality=1..100`` and ``accept=<media type>``
+(window functions: ``linear``, ``linear-exact``, ``sigmoid``).
 Rendering itself is :func:`radhub.retrieve.render`.
 """
 
@@ -29,13 +30,15 @@ router = APIRouter(tags=["WADO-RS rendered"])
 JPEG = "image/jpeg"
 PNG = "image/png"
 THUMBNAIL_SIZE = (128, 128)
-_WINDOW_FUNCTIONS = {"linear"}
+_WINDOW_FUNCTIONS = {"linear": "LINEAR", "linear-exact": "LINEAR_EXACT", "sigmoid": "SIGMOID"}
 
 
 def _choose_image_type(request: Request) -> str:
     accept_param = request.query_params.get("accept")
     if accept_param:
-        ranges = [parse_media_type(p, header="accept") for p in accept_param.split(",") if p.strip()]
+        ranges = [
+            parse_media_type(p, header="accept") for p in accept_param.split(",") if p.strip()
+        ]
     else:
         ranges = parse_accept(request.headers.get("accept"))
     for r in ranges:
@@ -49,33 +52,39 @@ def _choose_image_type(request: Request) -> str:
     )
 
 
-def _floats(text: str, name: str) -> list[str]:
+def _split(text: str) -> list[str]:
     return [p.strip() for p in text.split(",")]
 
 
-def _window(text: str | None) -> tuple[float, float] | None:
+def _window(text: str | None) -> tuple[tuple[float, float] | None, str | None]:
+    """``center,width[,function]`` -> ((center, width), VOI LUT function) or (None, None)."""
     if text is None or not text.strip():
-        return None
-    pieces = _floats(text, "window")
+        return None, None
+    pieces = _split(text)
     if len(pieces) not in (2, 3):
         raise BadRequestError(f"window must be center,width[,function], got {text[:60]!r}")
     try:
         center, width = float(pieces[0]), float(pieces[1])
     except ValueError as exc:
-        raise BadRequestError(f"window center and width must be numbers, got {text[:60]!r}") from exc
+        raise BadRequestError(
+            f"window center and width must be numbers, got {text[:60]!r}"
+        ) from exc
     if not width > 0:
         raise BadRequestError(f"window width must be greater than 0, got {pieces[1]}")
-    if len(pieces) == 3 and pieces[2].lower() not in _WINDOW_FUNCTIONS:
-        raise BadRequestError(
-            f"window function {pieces[2][:20]!r} is not supported; use linear (the default)"
-        )
-    return center, width
+    function = None
+    if len(pieces) == 3:
+        function = _WINDOW_FUNCTIONS.get(pieces[2].lower())
+        if function is None:
+            raise BadRequestError(
+                f"window function {pieces[2][:20]!r} is not one of linear, linear-exact, sigmoid"
+            )
+    return (center, width), function
 
 
 def _viewport(text: str | None) -> tuple[int, int] | None:
     if text is None or not text.strip():
         return None
-    pieces = _floats(text, "viewport")
+    pieces = _split(text)
     if len(pieces) != 2:
         raise BadRequestError(
             f"viewport must be width,height (cropping with sx,sy,sw,sh is not supported), got {text[:60]!r}"
@@ -83,7 +92,9 @@ def _viewport(text: str | None) -> tuple[int, int] | None:
     try:
         w, h = int(pieces[0]), int(pieces[1])
     except ValueError as exc:
-        raise BadRequestError(f"viewport width and height must be integers, got {text[:60]!r}") from exc
+        raise BadRequestError(
+            f"viewport width and height must be integers, got {text[:60]!r}"
+        ) from exc
     if not (0 < w <= 8192 and 0 < h <= 8192):
         raise BadRequestError(f"viewport width and height must be 1-8192 pixels, got {w},{h}")
     return w, h
@@ -112,7 +123,7 @@ def _render(
     from radhub.retrieve import FrameError, render
 
     media = _choose_image_type(request)
-    window = _window(request.query_params.get("window"))
+    window, voi_function = _window(request.query_params.get("window"))
     viewport = _viewport(request.query_params.get("viewport")) or viewport
     quality = _quality(request.query_params.get("quality"))
     if inst.frames == 0:
@@ -120,18 +131,33 @@ def _render(
             f"instance {inst.sop_uid} has no pixel data; rendered images exist only for image instances"
         )
     if frame > inst.frames:
-        raise NotFoundError(f"frame {frame} does not exist: instance {inst.sop_uid} has {inst.frames} frame(s)")
+        raise NotFoundError(
+            f"frame {frame} does not exist: instance {inst.sop_uid} has {inst.frames} frame(s)"
+        )
     try:
         with retriever_of(request).open(inst) as fh:
-            data = render(fh, frame=frame, media_type=media, window=window, viewport=viewport, quality=quality)
+            data = render(
+                fh,
+                frame=frame,
+                media_type=media,
+                window=window,
+                viewport=viewport,
+                quality=quality,
+                voi_function=voi_function,
+            )
     except FrameError as exc:
         raise NotFoundError(str(exc)) from exc
     except RenderError as exc:
         raise UnprocessableError(f"instance {inst.sop_uid} cannot be rendered: {exc}") from exc
+    except ValueError as exc:  # an option the renderer refuses (checked above; kept as a 400)
+        raise BadRequestError(str(exc)) from exc
     return Response(data, media_type=media)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{sop}/rendered", summary="Rendered instance (WADO-RS)")
+@router.get(
+    "/studies/{study}/series/{series}/instances/{sop}/rendered",
+    summary="Rendered instance (WADO-RS)",
+)
 def rendered_instance(request: Request, study: str, series: str, sop: str) -> Response:
     """The first frame of the instance as image/jpeg or image/png."""
     inst = find_instances(request, study, series, sop)[0]
@@ -160,7 +186,9 @@ def _representative(instances: list[StoredInstance], what: str) -> StoredInstanc
     return images[len(images) // 2]
 
 
-@router.get("/studies/{study}/series/{series}/instances/{sop}/thumbnail", summary="Instance thumbnail")
+@router.get(
+    "/studies/{study}/series/{series}/instances/{sop}/thumbnail", summary="Instance thumbnail"
+)
 def instance_thumbnail(request: Request, study: str, series: str, sop: str) -> Response:
     """A small rendering (128x128 unless ``viewport`` says otherwise)."""
     inst = find_instances(request, study, series, sop)[0]

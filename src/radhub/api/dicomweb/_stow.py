@@ -12,7 +12,7 @@ import errno
 import logging
 import tempfile
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -139,14 +139,28 @@ class _Stow:
             raise
         except OSError as exc:
             logger.exception("STOW-RS part could not be stored")
-            code = _json.FAILURE_OUT_OF_RESOURCES if exc.errno == errno.ENOSPC else _json.FAILURE_PROCESSING
-            return StowItem(None, None, failure=code, reason=f"storage failure: {exc.strerror or type(exc).__name__}")
+            code = (
+                _json.FAILURE_OUT_OF_RESOURCES
+                if exc.errno == errno.ENOSPC
+                else _json.FAILURE_PROCESSING
+            )
+            return StowItem(
+                None,
+                None,
+                failure=code,
+                reason=f"storage failure: {exc.strerror or type(exc).__name__}",
+            )
         except Exception as exc:  # a database failure: report it for this part, keep the others
             logger.exception("STOW-RS part could not be stored")
-            return StowItem(None, None, failure=_json.FAILURE_PROCESSING, reason=f"processing failure ({type(exc).__name__})")
+            return StowItem(
+                None,
+                None,
+                failure=_json.FAILURE_PROCESSING,
+                reason=f"processing failure ({type(exc).__name__})",
+            )
         return self._item(result)
 
-    def _spool_and_check(self, chunks: Iterator[bytes], spool: tempfile._TemporaryFileWrapper[bytes]) -> StowItem | None:
+    def _spool_and_check(self, chunks: Iterator[bytes], spool: BinaryIO) -> StowItem | None:
         """Copy a part to a temporary file and reject it if it belongs to another study."""
         from radhub.dicom import InvalidDicomError, read_header
 
@@ -179,8 +193,18 @@ class _Stow:
         from radhub.ingest import IngestStatus
 
         url = None
-        if result.ok and result.study_instance_uid and result.series_instance_uid and result.sop_instance_uid:
-            url = instance_url(self.base, result.study_instance_uid, result.series_instance_uid, result.sop_instance_uid)
+        if (
+            result.ok
+            and result.study_instance_uid
+            and result.series_instance_uid
+            and result.sop_instance_uid
+        ):
+            url = instance_url(
+                self.base,
+                result.study_instance_uid,
+                result.series_instance_uid,
+                result.sop_instance_uid,
+            )
         if result.status is IngestStatus.STORED:
             return StowItem(result.sop_class_uid, result.sop_instance_uid, retrieve_url=url)
         if result.status is IngestStatus.DUPLICATE:
@@ -216,9 +240,14 @@ class _Stow:
             if len(studies) == 1:
                 top = studies.pop()
         logger.info(
-            "STOW-RS: %d parts, %d stored or present, %d failed", len(self.items), len(ok), len(self.items) - len(ok)
+            "STOW-RS: %d parts, %d stored or present, %d failed",
+            len(self.items),
+            len(ok),
+            len(self.items) - len(ok),
         )
-        return JSONResponse(_json.store_response(self.items, top), status_code=status, media_type=DICOM_JSON)
+        return JSONResponse(
+            _json.store_response(self.items, top), status_code=status, media_type=DICOM_JSON
+        )
 
 
 def _part_type_problem(part_type: str | None) -> str | None:
@@ -268,7 +297,9 @@ def _store(request: Request, study: str | None) -> JSONResponse:
             )
         raise
     if not stow.items:
-        raise BadRequestError("the multipart body contains no parts; send at least one application/dicom part")
+        raise BadRequestError(
+            "the multipart body contains no parts; send at least one application/dicom part"
+        )
     return stow.response()
 
 
@@ -280,7 +311,12 @@ def _store_parts(stow: _Stow, body: Iterator[bytes], boundary: str) -> None:
             if problem is not None:
                 part.drain()
                 stow.items.append(
-                    StowItem(None, None, failure=_json.FAILURE_CANNOT_UNDERSTAND, reason=f"part {part.index + 1}: {problem}")
+                    StowItem(
+                        None,
+                        None,
+                        failure=_json.FAILURE_CANNOT_UNDERSTAND,
+                        reason=f"part {part.index + 1}: {problem}",
+                    )
                 )
                 continue
             stow.items.append(stow.store(part.iter_body()))

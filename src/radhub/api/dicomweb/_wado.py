@@ -29,14 +29,13 @@ from radhub.api.dicomweb._common import (
 )
 from radhub.api.dicomweb._json import rewrite_bulk_uris
 from radhub.api.dicomweb._media import (
+    EXPLICIT_VR_BE,
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
-    EXPLICIT_VR_BE,
     NATIVE_LITTLE_ENDIAN,
     MediaRange,
     canonical,
     parse_accept,
-    pixel_media_type,
     related_type_matches,
 )
 from radhub.api.dicomweb._multipart import closing_delimiter, new_boundary, part_header
@@ -59,7 +58,6 @@ DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
 OCTET = "application/octet-stream"
 TRANSCODE_TARGETS = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)
-PIXEL_TAGS = ("7FE00010", "7FE00008", "7FE00009")
 _SWAP_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 
 
@@ -91,7 +89,9 @@ def _transcodable(inst: StoredInstance, target: str) -> bool:
         return False
 
 
-def _choose_dicom(request: Request, instances: Sequence[StoredInstance], *, single_allowed: bool) -> _DicomChoice:
+def _choose_dicom(
+    request: Request, instances: Sequence[StoredInstance], *, single_allowed: bool
+) -> _DicomChoice:
     ranges = parse_accept(request.headers.get("accept"))
     problems: list[str] = []
     for r in ranges:
@@ -114,7 +114,9 @@ def _choose_dicom(request: Request, instances: Sequence[StoredInstance], *, sing
             f"transfer-syntax={ts} cannot be produced from the stored {', '.join(stored)} "
             f"(radhub transcodes to {' or '.join(TRANSCODE_TARGETS)} when the pixel data can be decoded)"
         )
-    offered = 'multipart/related; type="application/dicom"' + ("" if not single_allowed else " or application/dicom")
+    offered = 'multipart/related; type="application/dicom"' + (
+        "" if not single_allowed else " or application/dicom"
+    )
     detail = "; ".join(problems) if problems else f"Accept must allow {offered}"
     raise NotAcceptableError(f"{detail}; use transfer-syntax=* to receive the objects as stored")
 
@@ -127,25 +129,31 @@ def _transcode(retriever: Retriever, inst: StoredInstance, target: str) -> bytes
         try:
             if ds.file_meta.TransferSyntaxUID.is_compressed and "PixelData" in ds:
                 ds.decompress(generate_instance_uid=False)
-        except Exception as exc:  # noqa: BLE001 - a codec failure of any kind
+        except Exception as exc:
             raise UnprocessableError(
                 f"instance {inst.sop_uid} cannot be transcoded to {target}: its pixel data "
                 f"({inst.transfer_syntax_uid}) cannot be decoded ({type(exc).__name__})"
             ) from exc
         ds.file_meta.TransferSyntaxUID = pydicom.uid.UID(target)
         buf = BytesIO()
-        ds.save_as(buf, implicit_vr=target == IMPLICIT_VR_LE, little_endian=True, enforce_file_format=True)
+        ds.save_as(
+            buf, implicit_vr=target == IMPLICIT_VR_LE, little_endian=True, enforce_file_format=True
+        )
     return buf.getvalue()
 
 
-def _instance_bytes(retriever: Retriever, inst: StoredInstance, target: str | None) -> Iterator[bytes]:
+def _instance_bytes(
+    retriever: Retriever, inst: StoredInstance, target: str | None
+) -> Iterator[bytes]:
     if target is None or target == inst.transfer_syntax_uid:
         yield from retriever.iter_bytes(inst)
     else:
         yield _transcode(retriever, inst, target)
 
 
-def _retrieve(request: Request, instances: list[StoredInstance], *, single_allowed: bool) -> Response:
+def _retrieve(
+    request: Request, instances: list[StoredInstance], *, single_allowed: bool
+) -> Response:
     choice = _choose_dicom(request, instances, single_allowed=single_allowed)
     retriever = retriever_of(request)
     if not choice.multipart:
@@ -189,7 +197,9 @@ def retrieve_series(request: Request, study: str, series: str) -> Response:
     return _retrieve(request, find_instances(request, study, series), single_allowed=False)
 
 
-@router.get("/studies/{study}/series/{series}/instances/{sop}", summary="Retrieve an instance (WADO-RS)")
+@router.get(
+    "/studies/{study}/series/{series}/instances/{sop}", summary="Retrieve an instance (WADO-RS)"
+)
 def retrieve_instance(request: Request, study: str, series: str, sop: str) -> Response:
     """One instance, bit-exact, as ``multipart/related; type="application/dicom"`` or ``application/dicom``."""
     return _retrieve(request, find_instances(request, study, series, sop), single_allowed=True)
@@ -198,7 +208,9 @@ def retrieve_instance(request: Request, study: str, series: str, sop: str) -> Re
 # ---------------------------------------------------------------------------
 # metadata
 # ---------------------------------------------------------------------------
-def _metadata(request: Request, study: str, series: str | None = None, sop: str | None = None) -> JSONResponse:
+def _metadata(
+    request: Request, study: str, series: str | None = None, sop: str | None = None
+) -> JSONResponse:
     ranges = parse_accept(request.headers.get("accept"))
     if not any(r.matches(DICOM_JSON) or r.matches("application/json") for r in ranges):
         raise NotAcceptableError(
@@ -216,7 +228,11 @@ def _metadata(request: Request, study: str, series: str | None = None, sop: str 
     base = service_url(request)
     out = []
     for inst, meta in zip(instances, metas):
-        out.append(rewrite_bulk_uris(meta, instance_url(base, inst.study_uid, inst.series_uid, inst.sop_uid)))
+        out.append(
+            rewrite_bulk_uris(
+                meta, instance_url(base, inst.study_uid, inst.series_uid, inst.sop_uid)
+            )
+        )
     return JSONResponse(out, media_type=DICOM_JSON)
 
 
@@ -226,14 +242,17 @@ def study_metadata(request: Request, study: str) -> JSONResponse:
     return _metadata(request, study)
 
 
-@router.get("/studies/{study}/series/{series}/metadata", summary="Retrieve series metadata (WADO-RS)")
+@router.get(
+    "/studies/{study}/series/{series}/metadata", summary="Retrieve series metadata (WADO-RS)"
+)
 def series_metadata(request: Request, study: str, series: str) -> JSONResponse:
     """PS3.18 JSON of every instance of the series."""
     return _metadata(request, study, series)
 
 
 @router.get(
-    "/studies/{study}/series/{series}/instances/{sop}/metadata", summary="Retrieve instance metadata (WADO-RS)"
+    "/studies/{study}/series/{series}/instances/{sop}/metadata",
+    summary="Retrieve instance metadata (WADO-RS)",
 )
 def instance_metadata(request: Request, study: str, series: str, sop: str) -> JSONResponse:
     """PS3.18 JSON of one instance (a one-element array)."""
@@ -243,8 +262,24 @@ def instance_metadata(request: Request, study: str, series: str, sop: str) -> JS
 # ---------------------------------------------------------------------------
 # bulk data and frames
 # ---------------------------------------------------------------------------
-def _bulk_acceptable(ranges: list[MediaRange], media: str, stored_ts: str) -> bool:
-    """Whether parts of ``media`` (pixel data as stored in ``stored_ts``) satisfy Accept."""
+def _stored_part_type(transfer_syntax_uid: str) -> tuple[str, str]:
+    """(media type, transfer syntax) of pixel data parts for an object stored in ``transfer_syntax_uid``."""
+    from radhub.retrieve import frame_media_type
+
+    media, _, param = frame_media_type(transfer_syntax_uid).partition(";")
+    ts = param.split("=", 1)[1].strip() if "=" in param else transfer_syntax_uid
+    return canonical(media), ts
+
+
+def _bulk_acceptable(ranges: list[MediaRange], media: str, part_ts: str) -> bool:
+    """Whether parts of ``media`` in transfer syntax ``part_ts`` satisfy the Accept ranges.
+
+    ``transfer-syntax=*`` accepts the stored encoding whatever the requested
+    type (OHIF asks ``type="application/octet-stream"; transfer-syntax=*``);
+    without a transfer-syntax parameter any encoding of the requested image
+    type is accepted, and ``application/octet-stream`` means uncompressed
+    little-endian bytes (PS3.18 8.7.3.3.1).
+    """
     media = canonical(media)
     for r in ranges:
         if r.type in ("*/*", "multipart/*"):
@@ -253,30 +288,24 @@ def _bulk_acceptable(ranges: list[MediaRange], media: str, stored_ts: str) -> bo
             continue
         ts = r.transfer_syntax
         if ts == "*":
-            # OHIF asks type="application/octet-stream"; transfer-syntax=* for "as stored"
             if r.related_type in (None, OCTET) or related_type_matches(r, media):
                 return True
             continue
         if not related_type_matches(r, media):
             continue
-        if ts is None or ts == stored_ts:
-            return True
-        if media == OCTET and ts == EXPLICIT_VR_LE and stored_ts in NATIVE_LITTLE_ENDIAN:
+        if ts is None:
+            if media != OCTET or part_ts == EXPLICIT_VR_LE:
+                return True
+        elif ts == part_ts:
             return True
     return False
 
 
-def _not_acceptable_bulk(media: str, stored_ts: str, what: str) -> NotAcceptableError:
+def _not_acceptable_bulk(media: str, part_ts: str, what: str) -> NotAcceptableError:
     return NotAcceptableError(
-        f"the {what} is stored as {media} (transfer syntax {stored_ts}) and radhub does not transcode "
-        f'bulk data; ask for multipart/related; type="{media}" or add transfer-syntax=*'
+        f"the {what} is stored as {media} (transfer syntax {part_ts}) and radhub does not transcode "
+        f'bulk data or frames; ask for multipart/related; type="{media}" or add transfer-syntax=*'
     )
-
-
-def _part_type(media: str, ts: str) -> str:
-    if canonical(media) == OCTET:
-        return f"{OCTET}; transfer-syntax={EXPLICIT_VR_LE if ts in NATIVE_LITTLE_ENDIAN else ts}"
-    return f"{media}; transfer-syntax={ts}"
 
 
 def _multipart_response(parts: list[tuple[bytes, str, str]]) -> Response:
@@ -287,7 +316,7 @@ def _multipart_response(parts: list[tuple[bytes, str, str]]) -> Response:
         chunks.append(part_header(boundary, ctype, location, first=n == 0))
         chunks.append(content)
     chunks.append(closing_delimiter(boundary))
-    first_type = parts[0][1].split(";")[0] if parts else OCTET
+    first_type = parts[0][1].split(";")[0].strip() if parts else OCTET
     return Response(
         b"".join(chunks), media_type=f'multipart/related; type="{first_type}"; boundary={boundary}'
     )
@@ -312,43 +341,45 @@ def _frame_numbers(text: str, inst: StoredInstance) -> list[int]:
     return numbers
 
 
-def _frames(retriever: Retriever, inst: StoredInstance, numbers: list[int]) -> list[tuple[bytes, str]]:
+def _frames(
+    retriever: Retriever, inst: StoredInstance, numbers: list[int]
+) -> list[tuple[bytes, str]]:
+    from radhub.dicom import InvalidDicomError
     from radhub.retrieve import FrameError, frame_bytes
 
     try:
         with retriever.open(inst) as fh:
             return frame_bytes(fh, numbers)
     except FrameError as exc:
-        raise NotFoundError(str(exc)) from exc
-    except (ValueError, NotImplementedError) as exc:
+        raise BadRequestError(str(exc)) from exc
+    except InvalidDicomError as exc:
         raise UnprocessableError(
             f"the frames of instance {inst.sop_uid} ({inst.transfer_syntax_uid}) cannot be extracted: {exc}"
         ) from exc
 
 
 @router.get(
-    "/studies/{study}/series/{series}/instances/{sop}/frames/{frames}", summary="Retrieve frames (WADO-RS)"
+    "/studies/{study}/series/{series}/instances/{sop}/frames/{frames}",
+    summary="Retrieve frames (WADO-RS)",
 )
 def retrieve_frames(request: Request, study: str, series: str, sop: str, frames: str) -> Response:
     """The pixel data of the listed frames, one part per frame, in the stored encoding.
 
-    Native frames are ``application/octet-stream``; compressed ones keep
-    their codestream's media type (``image/jpeg``, ``image/jp2``, ``image/jls``,
-    ``image/dicom-rle``, ...). Each part's Content-Type carries its transfer syntax.
+    Native frames are ``application/octet-stream`` (little endian); compressed
+    ones keep their codestream's media type (``image/jpeg``, ``image/jp2``,
+    ``image/jls``, ``image/dicom-rle`` ...). Each part's Content-Type carries
+    its transfer syntax.
     """
     inst = find_instances(request, study, series, sop)[0]
     numbers = _frame_numbers(frames, inst)
-    ranges = parse_accept(request.headers.get("accept"))
-    stored_media = pixel_media_type(inst.transfer_syntax_uid)
-    if not _bulk_acceptable(ranges, stored_media, inst.transfer_syntax_uid):
-        raise _not_acceptable_bulk(stored_media, inst.transfer_syntax_uid, "pixel data")
+    media, part_ts = _stored_part_type(inst.transfer_syntax_uid)
+    if not _bulk_acceptable(parse_accept(request.headers.get("accept")), media, part_ts):
+        raise _not_acceptable_bulk(media, part_ts, "pixel data")
     data = _frames(retriever_of(request), inst, numbers)
     url = instance_url(service_url(request), study, series, sop)
-    parts = [
-        (content, _part_type(media, inst.transfer_syntax_uid), f"{url}/frames/{n}")
-        for n, (content, media) in zip(numbers, data)
-    ]
-    return _multipart_response(parts)
+    return _multipart_response(
+        [(content, ctype, f"{url}/frames/{n}") for n, (content, ctype) in zip(numbers, data)]
+    )
 
 
 def _parse_bulk_path(path: str) -> list[tuple[str, int | None]]:
@@ -363,17 +394,23 @@ def _parse_bulk_path(path: str) -> list[tuple[str, int | None]]:
     for i in range(0, len(pieces), 2):
         tag = pieces[i].upper()
         if len(tag) != 8 or any(c not in "0123456789ABCDEF" for c in tag):
-            raise BadRequestError(f"bulk data path element {pieces[i][:20]!r} is not an 8-digit hex tag")
+            raise BadRequestError(
+                f"bulk data path element {pieces[i][:20]!r} is not an 8-digit hex tag"
+            )
         index: int | None = None
         if i + 1 < len(pieces):
             if not pieces[i + 1].isdigit():
-                raise BadRequestError(f"bulk data path item index {pieces[i + 1][:20]!r} is not a number")
+                raise BadRequestError(
+                    f"bulk data path item index {pieces[i + 1][:20]!r} is not a number"
+                )
             index = int(pieces[i + 1])
         out.append((tag, index))
     return out
 
 
-def _bulk_value(retriever: Retriever, inst: StoredInstance, path: list[tuple[str, int | None]], shown: str) -> tuple[bytes, str]:
+def _bulk_value(
+    retriever: Retriever, inst: StoredInstance, path: list[tuple[str, int | None]], shown: str
+) -> tuple[bytes, str]:
     import pydicom
 
     with retriever.open(inst) as fh:
@@ -404,7 +441,8 @@ def _bulk_value(retriever: Retriever, inst: StoredInstance, path: list[tuple[str
 
 
 @router.get(
-    "/studies/{study}/series/{series}/instances/{sop}/bulk/{path:path}", summary="Retrieve bulk data (WADO-RS)"
+    "/studies/{study}/series/{series}/instances/{sop}/bulk/{path:path}",
+    summary="Retrieve bulk data (WADO-RS)",
 )
 def retrieve_bulkdata(request: Request, study: str, series: str, sop: str, path: str) -> Response:
     """The value of the element a metadata BulkDataURI names.
@@ -416,22 +454,25 @@ def retrieve_bulkdata(request: Request, study: str, series: str, sop: str, path:
     inst = find_instances(request, study, series, sop)[0]
     elements = _parse_bulk_path(path)
     shown = "/".join(t if i is None else f"{t}/{i}" for t, i in elements)
-    ranges = parse_accept(request.headers.get("accept"))
     url = f"{instance_url(service_url(request), study, series, sop)}/bulk/{path.strip('/')}"
     retriever = retriever_of(request)
-    is_pixels = len(elements) == 1 and elements[0][0] in PIXEL_TAGS
-    stored_media = pixel_media_type(inst.transfer_syntax_uid) if is_pixels else OCTET
-    if not _bulk_acceptable(ranges, stored_media, inst.transfer_syntax_uid if is_pixels else EXPLICIT_VR_LE):
-        raise _not_acceptable_bulk(stored_media, inst.transfer_syntax_uid, f"element {shown}")
-    if is_pixels and canonical(stored_media) != OCTET and elements[0][0] == "7FE00010":
-        if inst.frames == 0:
-            raise NotFoundError(f"instance {inst.sop_uid} has no element {shown}")
-        numbers = list(range(1, inst.frames + 1))
-        data = _frames(retriever, inst, numbers)
-        parts = [
-            (content, _part_type(media, inst.transfer_syntax_uid), f"{url}/frames/{n}")
-            for n, (content, media) in zip(numbers, data)
-        ]
-        return _multipart_response(parts)
+    ranges = parse_accept(request.headers.get("accept"))
+    encapsulated = False
+    if len(elements) == 1 and elements[0][0] == "7FE00010" and inst.frames > 0:
+        media, part_ts = _stored_part_type(inst.transfer_syntax_uid)
+        encapsulated = part_ts not in (EXPLICIT_VR_LE,) or media != OCTET
+        if encapsulated:
+            if not _bulk_acceptable(ranges, media, part_ts):
+                raise _not_acceptable_bulk(media, part_ts, "pixel data")
+            numbers = list(range(1, inst.frames + 1))
+            data = _frames(retriever, inst, numbers)
+            return _multipart_response(
+                [
+                    (content, ctype, f"{url}/frames/{n}")
+                    for n, (content, ctype) in zip(numbers, data)
+                ]
+            )
+    if not _bulk_acceptable(ranges, OCTET, EXPLICIT_VR_LE):
+        raise _not_acceptable_bulk(OCTET, EXPLICIT_VR_LE, f"element {shown}")
     value, _vr = _bulk_value(retriever, inst, elements, shown)
-    return _multipart_response([(value, _part_type(OCTET, EXPLICIT_VR_LE), url)])
+    return _multipart_response([(value, f"{OCTET}; transfer-syntax={EXPLICIT_VR_LE}", url)])
