@@ -217,8 +217,10 @@ class _Task:
 
 
 def _run_task(task: _Task) -> RoiResult:
+    import radiomics
+
     single_threaded()
-    logging.getLogger("radiomics").setLevel(logging.ERROR)
+    radiomics.setVerbosity(logging.ERROR)
     return extract_roi(task.spec, task.params, task.settings)
 
 
