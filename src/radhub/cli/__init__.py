@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import click
 
 from radhub.cli._archive import demo, import_cmd, serve
+from radhub.cli._radiomics import radiomics
 from radhub.cli._stats import stats
 
 __all__ = ["cli", "main"]
@@ -27,6 +28,7 @@ cli.add_command(serve)
 cli.add_command(demo)
 cli.add_command(import_cmd)
 cli.add_command(stats)
+cli.add_command(radiomics)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -194,6 +194,7 @@ def extract_roi(
         image, mask, img_id, mask_id = _load(spec, settings)
         label = spec.mask_label if spec.mask_label is not None else params.label
         voxels = check_mask(image, mask, label=label)
+        image = _widen(image)
         extractor = featureextractor.RadiomicsFeatureExtractor(dict(params.params))
         try:
             raw = extractor.execute(image, mask, label=label)
@@ -207,6 +208,27 @@ def extract_roi(
         if not key.startswith("diagnostics_")
     }
     return RoiResult(spec, features, img_id, mask_id, voxels, None, time.perf_counter() - start)
+
+
+_NARROW_INTEGERS = {
+    sitk.sitkUInt8,
+    sitk.sitkInt8,
+    sitk.sitkUInt16,
+    sitk.sitkInt16,
+}
+
+
+def _widen(image: sitk.Image) -> sitk.Image:
+    """Cast 8/16-bit integer images to 32-bit integers (values unchanged).
+
+    pyradiomics computes the fixed-bin-width edges as ``max + 2 * binWidth``
+    on a numpy scalar of the image type; with numpy 2 a uint8 maximum of 250
+    and bin width 8 wraps to 10, which silently corrupts every texture
+    feature of 8-bit images (mammograms, PNGs).
+    """
+    if image.GetPixelID() in _NARROW_INTEGERS:
+        return sitk.Cast(image, sitk.sitkInt32)
+    return image
 
 
 @dataclass(frozen=True)
