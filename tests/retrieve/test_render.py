@@ -75,12 +75,16 @@ def test_every_decodable_file_renders_to_png_and_jpeg(row):
     source = oracle_frame(path, 0)
     shown = np.asarray(png_image)
     if source.min() != source.max() and not _pydicom_display_is_constant(path):
-        assert shown.min() != shown.max(), "the source frame varies but the rendered image is constant"
+        assert shown.min() != shown.max(), (
+            "the source frame varies but the rendered image is constant"
+        )
     else:
         assert shown.min() == shown.max()
 
 
-@pytest.mark.parametrize("row", row_params([r for r in UNDECODABLE if r["path"] != INTACT_FRAMES_MISSING_DELIMITER]))
+@pytest.mark.parametrize(
+    "row", row_params([r for r in UNDECODABLE if r["path"] != INTACT_FRAMES_MISSING_DELIMITER])
+)
 def test_every_undecodable_file_raises_render_error(row):
     path = corpus(row["path"])
     try:
@@ -113,7 +117,9 @@ def test_objects_without_pixel_data_raise_render_error(row):
 
 
 def test_no_pixel_data_message_names_the_kind_of_object():
-    with pytest.raises(RenderError, match=r"the object \(Basic Text SR Storage\) has no pixel data"):
+    with pytest.raises(
+        RenderError, match=r"the object \(Basic Text SR Storage\) has no pixel data"
+    ):
         render(corpus("pydicom/reportsi.dcm"))
 
 
@@ -157,7 +163,11 @@ def _modality_values(path: Path) -> np.ndarray:
 @pytest.mark.parametrize("function", ["LINEAR", "LINEAR_EXACT", "SIGMOID"])
 @pytest.mark.parametrize(
     ("name", "window"),
-    [("pydicom/CT_small.dcm", (40.0, 400.0)), ("pydicom-data/693_UNCR.dcm", (300.0, 1500.0)), ("pydicom/MR_small.dcm", (600.0, 900.0))],
+    [
+        ("pydicom/CT_small.dcm", (40.0, 400.0)),
+        ("pydicom-data/693_UNCR.dcm", (300.0, 1500.0)),
+        ("pydicom/MR_small.dcm", (600.0, 900.0)),
+    ],
 )
 def test_window_matches_pydicom_windowing(name, window, function):
     path = corpus(name)
@@ -166,7 +176,9 @@ def test_window_matches_pydicom_windowing(name, window, function):
     assert np.abs(shown - expected).max() <= 1.0
 
 
-@pytest.mark.parametrize("name", ["pydicom-data/693_UNCR.dcm", "pydicom-data/MR-SIEMENS-DICOM-WithOverlays.dcm"])
+@pytest.mark.parametrize(
+    "name", ["pydicom-data/693_UNCR.dcm", "pydicom-data/MR-SIEMENS-DICOM-WithOverlays.dcm"]
+)
 def test_file_window_is_the_default_and_the_first_one_is_used(name):
     path = corpus(name)
     ds = read_dataset(path)
@@ -219,7 +231,10 @@ def test_voi_lut_sequence_is_applied():
 def test_enhanced_multiframe_takes_the_window_from_the_functional_groups(tmp_path):
     source = corpus("pydicom-data/eCT_Supplemental.dcm")
     ds = read_dataset(source)
-    voi = ds.SharedFunctionalGroupsSequence[0].get("FrameVOILUTSequence") or ds.PerFrameFunctionalGroupsSequence[0].FrameVOILUTSequence
+    voi = (
+        ds.SharedFunctionalGroupsSequence[0].get("FrameVOILUTSequence")
+        or ds.PerFrameFunctionalGroupsSequence[0].FrameVOILUTSequence
+    )
     center, width = float(voi[0].WindowCenter), float(voi[0].WindowWidth)
     assert "WindowCenter" not in ds
     assert render(source, frame=2) == render(source, frame=2, window=(center, width))
@@ -232,7 +247,9 @@ def test_invalid_window_and_voi_function_are_value_errors():
     with pytest.raises(ValueError, match="window width must be >= 1 for the LINEAR"):
         render(path, window=(40, 0.5))
     assert render(path, window=(40, 0.5), voi_function="LINEAR_EXACT")
-    with pytest.raises(ValueError, match="voi_function must be one of LINEAR, LINEAR_EXACT, SIGMOID"):
+    with pytest.raises(
+        ValueError, match="voi_function must be one of LINEAR, LINEAR_EXACT, SIGMOID"
+    ):
         render(path, voi_function="GAMMA")
 
 
@@ -250,11 +267,15 @@ def _copy_with(source: Path, target: Path, **attributes: object) -> Path:
     return target
 
 
-@pytest.mark.parametrize("name", ["pydicom/dicomdirtests/77654033/CR1/6154", "pydicom-data/RG3_J2KR.dcm"])
+@pytest.mark.parametrize(
+    "name", ["pydicom/dicomdirtests/77654033/CR1/6154", "pydicom-data/RG3_J2KR.dcm"]
+)
 def test_monochrome1_is_inverted(tmp_path, name):
     monochrome1 = corpus(name)
     assert read_dataset(monochrome1).PhotometricInterpretation == "MONOCHROME1"
-    monochrome2 = _copy_with(monochrome1, tmp_path / "m2.dcm", PhotometricInterpretation="MONOCHROME2")
+    monochrome2 = _copy_with(
+        monochrome1, tmp_path / "m2.dcm", PhotometricInterpretation="MONOCHROME2"
+    )
     as_m1 = pixels(render(monochrome1)).astype(int)
     as_m2 = pixels(render(monochrome2)).astype(int)
     assert (as_m1 + as_m2 == 255).all()
@@ -264,7 +285,12 @@ def test_monochrome1_with_presentation_lut_inverse_is_inverted_once(tmp_path):
     dx = corpus("highdicom/dx_image.dcm")
     ds = read_dataset(dx)
     assert ds.PhotometricInterpretation == "MONOCHROME1" and ds.PresentationLUTShape == "INVERSE"
-    plain = _copy_with(dx, tmp_path / "m2.dcm", PhotometricInterpretation="MONOCHROME2", PresentationLUTShape="IDENTITY")
+    plain = _copy_with(
+        dx,
+        tmp_path / "m2.dcm",
+        PhotometricInterpretation="MONOCHROME2",
+        PresentationLUTShape="IDENTITY",
+    )
     assert (pixels(render(dx)).astype(int) + pixels(render(plain)).astype(int) == 255).all()
 
 
@@ -286,7 +312,12 @@ def test_big_endian_palette_renders_like_little_endian():
 
 @pytest.mark.parametrize(
     "name",
-    ["pydicom/SC_rgb_dcmtk_+eb+cy+np.dcm", "pydicom/SC_ybr_full_422_uncompressed.dcm", "pydicom-data/SC_ybr_full_uncompressed.dcm", "pydicom-data/US1_J2KR.dcm"],
+    [
+        "pydicom/SC_rgb_dcmtk_+eb+cy+np.dcm",
+        "pydicom/SC_ybr_full_422_uncompressed.dcm",
+        "pydicom-data/SC_ybr_full_uncompressed.dcm",
+        "pydicom-data/US1_J2KR.dcm",
+    ],
 )
 def test_ycbcr_is_converted_to_rgb(name):
     path = corpus(name)
@@ -311,8 +342,12 @@ def test_deep_rgb_is_scaled_to_8_bits(name):
 
 
 def test_unsupported_photometric_interpretation_is_a_render_error(tmp_path):
-    hsv = _copy_with(corpus("pydicom-data/SC_rgb.dcm"), tmp_path / "hsv.dcm", PhotometricInterpretation="HSV")
-    with pytest.raises(RenderError, match="photometric interpretation 'HSV' is not supported for rendering"):
+    hsv = _copy_with(
+        corpus("pydicom-data/SC_rgb.dcm"), tmp_path / "hsv.dcm", PhotometricInterpretation="HSV"
+    )
+    with pytest.raises(
+        RenderError, match="photometric interpretation 'HSV' is not supported for rendering"
+    ):
         render(hsv)
 
 
@@ -321,7 +356,12 @@ def test_unsupported_photometric_interpretation_is_a_render_error(tmp_path):
 # --------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("name", "frames"),
-    [("pydicom-data/emri_small.dcm", 10), ("pydicom/examples_ybr_color.dcm", 30), ("pydicom-data/liver.dcm", 3), ("pydicom/rtdose_rle.dcm", 15)],
+    [
+        ("pydicom-data/emri_small.dcm", 10),
+        ("pydicom/examples_ybr_color.dcm", 30),
+        ("pydicom-data/liver.dcm", 3),
+        ("pydicom/rtdose_rle.dcm", 15),
+    ],
 )
 def test_multiframe_frames_differ_where_the_data_differs(name, frames):
     path = corpus(name)
@@ -334,7 +374,10 @@ def test_multiframe_frames_differ_where_the_data_differs(name, frames):
 
 @pytest.mark.parametrize("frame", [0, -1, 11, 1000])
 def test_frame_out_of_range_is_a_frame_error(frame):
-    with pytest.raises(FrameError, match=rf"frame {frame} requested but the object has 10 frames \(frame numbers are 1 to 10\)"):
+    with pytest.raises(
+        FrameError,
+        match=rf"frame {frame} requested but the object has 10 frames \(frame numbers are 1 to 10\)",
+    ):
         render(corpus("pydicom-data/emri_small.dcm"), frame=frame)
 
 
@@ -345,7 +388,12 @@ def test_frame_error_is_a_value_error():
 
 @pytest.mark.parametrize(
     ("size", "viewport", "expected"),
-    [((640, 480), (256, 256), (256, 192)), ((640, 480), (100, 300), (100, 75)), ((16, 16), (100, 50), (50, 50)), ((3, 3), (1, 1), (1, 1))],
+    [
+        ((640, 480), (256, 256), (256, 192)),
+        ((640, 480), (100, 300), (100, 75)),
+        ((16, 16), (100, 50), (50, 50)),
+        ((3, 3), (1, 1), (1, 1)),
+    ],
 )
 def test_fit_viewport_keeps_the_aspect_ratio(size, viewport, expected):
     assert fit_viewport(*size, viewport) == expected
@@ -367,7 +415,9 @@ def test_viewport_scales_preserving_aspect_ratio(name, viewport, expected):
 
 def test_jpeg_quality_changes_the_size():
     path = corpus("pydicom-data/693_UNCR.dcm")
-    assert len(render(path, media_type="image/jpeg", quality=95)) > len(render(path, media_type="image/jpeg", quality=20))
+    assert len(render(path, media_type="image/jpeg", quality=95)) > len(
+        render(path, media_type="image/jpeg", quality=20)
+    )
 
 
 @pytest.mark.parametrize(
@@ -401,24 +451,50 @@ def test_file_object_source_and_position_restored():
 SAME_IMAGE = {
     "dcm_qa_ts": [f"dcm_qa_ts/{n}.dcm" for n in range(1, 10)],
     "MR_small": [
-        "pydicom/MR_small.dcm", "pydicom/MR_small_RLE.dcm", "pydicom/MR_small_bigendian.dcm", "pydicom/MR_small_expb.dcm",
-        "pydicom/MR_small_implicit.dcm", "pydicom/MR_small_jp2klossless.dcm", "pydicom/MR_small_jpeg_ls_lossless.dcm",
+        "pydicom/MR_small.dcm",
+        "pydicom/MR_small_RLE.dcm",
+        "pydicom/MR_small_bigendian.dcm",
+        "pydicom/MR_small_expb.dcm",
+        "pydicom/MR_small_implicit.dcm",
+        "pydicom/MR_small_jp2klossless.dcm",
+        "pydicom/MR_small_jpeg_ls_lossless.dcm",
         "pydicom/MR_small_padded.dcm",
     ],
     "emri_small": [
-        "pydicom-data/emri_small.dcm", "pydicom-data/emri_small_RLE.dcm", "pydicom-data/emri_small_big_endian.dcm",
-        "pydicom-data/emri_small_jpeg_2k_lossless.dcm", "pydicom-data/emri_small_jpeg_ls_lossless.dcm",
+        "pydicom-data/emri_small.dcm",
+        "pydicom-data/emri_small_RLE.dcm",
+        "pydicom-data/emri_small_big_endian.dcm",
+        "pydicom-data/emri_small_jpeg_2k_lossless.dcm",
+        "pydicom-data/emri_small_jpeg_ls_lossless.dcm",
     ],
     "SC_rgb": [
-        "pydicom-data/SC_rgb.dcm", "pydicom-data/SC_rgb_expb.dcm", "pydicom/SC_rgb_rle.dcm",
-        "pydicom-data/SC_rgb_gdcm2k_uncompressed.dcm", "pydicom/SC_rgb_jpeg_gdcm.dcm",
+        "pydicom-data/SC_rgb.dcm",
+        "pydicom-data/SC_rgb_expb.dcm",
+        "pydicom/SC_rgb_rle.dcm",
+        "pydicom-data/SC_rgb_gdcm2k_uncompressed.dcm",
+        "pydicom/SC_rgb_jpeg_gdcm.dcm",
     ],
-    "SC_rgb_2frame": ["pydicom-data/SC_rgb_2frame.dcm", "pydicom-data/SC_rgb_expb_2frame.dcm", "pydicom/SC_rgb_rle_2frame.dcm"],
-    "SC_rgb_16bit": ["pydicom-data/SC_rgb_16bit.dcm", "pydicom-data/SC_rgb_expb_16bit.dcm", "pydicom/SC_rgb_rle_16bit.dcm"],
-    "SC_rgb_32bit": ["pydicom-data/SC_rgb_32bit.dcm", "pydicom-data/SC_rgb_expb_32bit.dcm", "pydicom/SC_rgb_rle_32bit.dcm"],
+    "SC_rgb_2frame": [
+        "pydicom-data/SC_rgb_2frame.dcm",
+        "pydicom-data/SC_rgb_expb_2frame.dcm",
+        "pydicom/SC_rgb_rle_2frame.dcm",
+    ],
+    "SC_rgb_16bit": [
+        "pydicom-data/SC_rgb_16bit.dcm",
+        "pydicom-data/SC_rgb_expb_16bit.dcm",
+        "pydicom/SC_rgb_rle_16bit.dcm",
+    ],
+    "SC_rgb_32bit": [
+        "pydicom-data/SC_rgb_32bit.dcm",
+        "pydicom-data/SC_rgb_expb_32bit.dcm",
+        "pydicom/SC_rgb_rle_32bit.dcm",
+    ],
     "rtdose": ["pydicom/rtdose.dcm", "pydicom/rtdose_expb.dcm", "pydicom/rtdose_rle.dcm"],
     "liver": ["pydicom-data/liver.dcm", "pydicom-data/liver_expb.dcm"],
-    "liver_nonbyte_aligned": ["pydicom-data/liver_nonbyte_aligned.dcm", "pydicom-data/liver_nonbyte_aligned_j2k.dcm"],
+    "liver_nonbyte_aligned": [
+        "pydicom-data/liver_nonbyte_aligned.dcm",
+        "pydicom-data/liver_nonbyte_aligned_j2k.dcm",
+    ],
     "palette_16bit": ["pydicom-data/gdcm-US-ALOKA-16.dcm", "pydicom-data/gdcm-US-ALOKA-16_big.dcm"],
     "palette_2frame": ["pydicom-data/OBXXXX1A_2frame.dcm", "pydicom-data/OBXXXX1A_rle_2frame.dcm"],
     "ct_693": ["pydicom-data/693_UNCR.dcm", "pydicom-data/693_J2KR.dcm"],
@@ -434,11 +510,37 @@ def test_lossless_encodings_of_one_image_render_to_identical_pngs(group):
     for frame in sorted({1, count}):
         reference = render(paths[0], frame=frame)
         for path in paths[1:]:
-            assert render(path, frame=frame) == reference, f"{path.name} frame {frame} differs from {paths[0].name}"
+            assert render(path, frame=frame) == reference, (
+                f"{path.name} frame {frame} differs from {paths[0].name}"
+            )
 
 
 def test_manifest_lists_each_dcm_qa_ts_encoding_once():
     names = [row["path"] for row in MANIFEST if row["path"].startswith("dcm_qa_ts/")]
     assert sorted(names) == sorted(SAME_IMAGE["dcm_qa_ts"])
-    syntaxes = {pydicom.dcmread(corpus(n), stop_before_pixels=True).file_meta.TransferSyntaxUID for n in names}
+    syntaxes = {
+        pydicom.dcmread(corpus(n), stop_before_pixels=True).file_meta.TransferSyntaxUID
+        for n in names
+    }
     assert len(syntaxes) >= 6
+
+
+def _swap_pairs(data: bytes) -> bytes:
+    data = data + b"\x00" * (len(data) % 2)
+    return np.frombuffer(data, "<u2").astype(">u2").tobytes()
+
+
+def test_big_endian_16_bit_palette_data_is_read_big_endian(tmp_path):
+    """OW palette data and 8-bit OW pixel data written in Explicit VR Big Endian byte order."""
+    source = corpus("pydicom/examples_palette.dcm")
+    ds = read_dataset(source)
+    assert ds["RedPaletteColorLookupTableData"].VR == "OW" and ds["PixelData"].VR == "OW"
+    ds.PixelData = _swap_pairs(bytes(ds.PixelData))
+    for colour in ("Red", "Green", "Blue"):
+        keyword = f"{colour}PaletteColorLookupTableData"
+        ds[keyword].value = _swap_pairs(bytes(ds[keyword].value))
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRBigEndian
+    target = tmp_path / "palette_be.dcm"
+    pydicom.dcmwrite(target, ds, implicit_vr=False, little_endian=False, force_encoding=True)
+    assert read_dataset(target).original_encoding == (False, False)
+    assert render(target) == render(source)

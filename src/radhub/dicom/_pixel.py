@@ -74,7 +74,9 @@ def open_binary(source: PixelSource) -> Iterator[BinaryIO]:
     if hasattr(source, "read"):
         fh: BinaryIO = source  # type: ignore[assignment]
         if not (hasattr(fh, "seek") and hasattr(fh, "tell")):
-            raise TypeError(f"source must be a path or a seekable binary file object, got {type(source).__name__}")
+            raise TypeError(
+                f"source must be a path or a seekable binary file object, got {type(source).__name__}"
+            )
         position = fh.tell()
         try:
             yield fh
@@ -82,7 +84,9 @@ def open_binary(source: PixelSource) -> Iterator[BinaryIO]:
             fh.seek(position)
         return
     if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(f"source must be a path or a seekable binary file object, got {type(source).__name__}")
+        raise TypeError(
+            f"source must be a path or a seekable binary file object, got {type(source).__name__}"
+        )
     with open(source, "rb") as fh:
         yield fh
 
@@ -155,7 +159,9 @@ class PixelDataLocation:
         samples = _int_attribute(ds, "SamplesPerPixel", 1)
         bits = self.bits_allocated
         if rows <= 0 or columns <= 0 or samples <= 0:
-            raise InvalidDicomError("invalid_value", "Rows, Columns and SamplesPerPixel must be positive")
+            raise InvalidDicomError(
+                "invalid_value", "Rows, Columns and SamplesPerPixel must be positive"
+            )
         photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
         if photometric == "YBR_FULL_422" and samples == 3 and not self.is_encapsulated:
             samples = 2
@@ -170,7 +176,9 @@ class PixelDataLocation:
             return 64
         bits = _int_attribute(self.dataset, "BitsAllocated")
         if bits <= 0 or (bits != 1 and bits % 8):
-            raise InvalidDicomError("invalid_value", f"BitsAllocated {bits} is neither 1 nor a multiple of 8")
+            raise InvalidDicomError(
+                "invalid_value", f"BitsAllocated {bits} is neither 1 nor a multiple of 8"
+            )
         return bits
 
 
@@ -196,12 +204,18 @@ def locate_pixel_data(fh: BinaryIO) -> PixelDataLocation:
     except PydicomInvalidDicomError as exc:
         raise InvalidDicomError("not_dicom", f"not a readable DICOM object: {exc}") from exc
     except (EOFError, OSError, struct.error) as exc:
-        raise InvalidDicomError("truncated", f"the object ends before its dataset is complete: {exc}") from exc
+        raise InvalidDicomError(
+            "truncated", f"the object ends before its dataset is complete: {exc}"
+        ) from exc
     except (ValueError, KeyError, TypeError, NotImplementedError, AttributeError) as exc:
         raise InvalidDicomError("invalid_value", f"the dataset cannot be parsed: {exc}") from exc
 
     meta = getattr(ds, "file_meta", None)
-    ts = str((meta.get("TransferSyntaxUID") if meta is not None else None) or "").strip().rstrip("\x00")
+    ts = (
+        str((meta.get("TransferSyntaxUID") if meta is not None else None) or "")
+        .strip()
+        .rstrip("\x00")
+    )
 
     if ts == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
         return _locate_in_deflated(fh, start, ts)
@@ -236,7 +250,9 @@ def locate_pixel_data(fh: BinaryIO) -> PixelDataLocation:
         vr = header[4:6].decode("ascii")
         extra = fh.read(4)
         if len(extra) < 4:
-            raise InvalidDicomError("truncated", "the object ends inside the pixel data element header")
+            raise InvalidDicomError(
+                "truncated", "the object ends inside the pixel data element header"
+            )
         (length,) = struct.unpack(f"{endian}L", extra)
         value_offset = position + 12
 
@@ -276,7 +292,9 @@ def _locate_in_deflated(fh: BinaryIO, start: int, ts: str) -> PixelDataLocation:
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(fh, force=True)
     except Exception as exc:  # zlib.error, EOFError ... all mean an unreadable deflated stream
-        raise InvalidDicomError("invalid_value", f"the deflated dataset cannot be read: {exc}") from exc
+        raise InvalidDicomError(
+            "invalid_value", f"the deflated dataset cannot be read: {exc}"
+        ) from exc
     for tag, keyword in _PIXEL_KEYWORDS.items():
         if tag in ds:
             elem = ds[tag]
@@ -303,7 +321,9 @@ def _number_of_frames(ds: Dataset) -> int:
             "invalid_value", f"(0028,0008) Number of Frames is not an integer: {str(raw)[:16]!r}"
         ) from exc
     if frames < 0:
-        raise InvalidDicomError("invalid_value", f"(0028,0008) Number of Frames is negative: {frames}")
+        raise InvalidDicomError(
+            "invalid_value", f"(0028,0008) Number of Frames is negative: {frames}"
+        )
     # 0 is non-conformant; pydicom and most readers treat it as one frame
     return max(frames, 1)
 

@@ -66,11 +66,7 @@ _FRAME_KEYWORDS = (
     "VOILUTSequence",
     "PresentationLUTShape",
 )
-_FUNCTIONAL_GROUP_SEQUENCES = (
-    "PixelValueTransformationSequence",
-    "FrameVOILUTSequence",
-    "PixelIntensityRelationshipLUTSequence",
-)
+_FUNCTIONAL_GROUP_SEQUENCES = ("PixelValueTransformationSequence", "FrameVOILUTSequence")
 
 
 @dataclass(frozen=True)
@@ -143,7 +139,9 @@ def decode_frame(fh: BinaryIO | None, location: PixelDataLocation, index: int) -
     try:
         decoder = get_decoder(UID(ts))
     except NotImplementedError as exc:
-        raise RenderError(f"no pixel data decoder is available for transfer syntax {label}") from exc
+        raise RenderError(
+            f"no pixel data decoder is available for transfer syntax {label}"
+        ) from exc
 
     try:
         if not location.is_encapsulated and not location.in_memory:
@@ -180,21 +178,33 @@ def decode_frame(fh: BinaryIO | None, location: PixelDataLocation, index: int) -
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pixels, properties = decoder.as_array(source, index=index, validate=True, raw=False, **options)
+            pixels, properties = decoder.as_array(
+                source, index=index, validate=True, raw=False, **options
+            )
     except Exception as exc:  # codec libraries raise many types; convert at the boundary
         raise RenderError(
             f"cannot decode frame {index + 1} of the {label} pixel data: {type(exc).__name__}: {exc}"
         ) from exc
 
-    photometric = str(
-        properties.get("photometric_interpretation") or ds.get("PhotometricInterpretation") or ""
-    ).strip().upper()
-    bits_stored = int(properties.get("bits_stored") or ds.get("BitsStored") or location.bits_allocated)
+    photometric = (
+        str(
+            properties.get("photometric_interpretation")
+            or ds.get("PhotometricInterpretation")
+            or ""
+        )
+        .strip()
+        .upper()
+    )
+    bits_stored = int(
+        properties.get("bits_stored") or ds.get("BitsStored") or location.bits_allocated
+    )
     return DecodedFrame(ds, pixels, photometric, index, bits_stored)
 
 
 def _no_pixel_data_message(ds: Dataset) -> str:
-    sop_class = ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
+    sop_class = ds.get("SOPClassUID") or getattr(
+        getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None
+    )
     kind = f" ({UID(str(sop_class)).name})" if sop_class else ""
     return f"the object{kind} has no pixel data: there is nothing to render"
 
@@ -247,11 +257,15 @@ def render_frame(
         return _render_grayscale(frame, window, function)
     if photometric == "PALETTE COLOR":
         if pixels.ndim != 2:
-            raise RenderError(f"PALETTE COLOR pixel data must have one sample per pixel, got shape {pixels.shape}")
+            raise RenderError(
+                f"PALETTE COLOR pixel data must have one sample per pixel, got shape {pixels.shape}"
+            )
         return _render_palette(frame)
     if photometric in _RGB_LIKE:
         if pixels.ndim != 3 or pixels.shape[2] != 3:
-            raise RenderError(f"{photometric} pixel data must have three samples per pixel, got shape {pixels.shape}")
+            raise RenderError(
+                f"{photometric} pixel data must have three samples per pixel, got shape {pixels.shape}"
+            )
         if photometric != "RGB":
             pixels = convert_color_space(pixels, photometric, "RGB")
         return _scale_to_uint8(pixels, frame.bits_stored)
@@ -276,9 +290,13 @@ def _check_window(window: tuple[float, float]) -> None:
     try:
         center, width = (float(v) for v in window)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"window must be a (center, width) pair of numbers, got {window!r}") from exc
+        raise ValueError(
+            f"window must be a (center, width) pair of numbers, got {window!r}"
+        ) from exc
     if not (math.isfinite(center) and math.isfinite(width)) or width <= 0:
-        raise ValueError(f"window width must be a finite number > 0, got center={center} width={width}")
+        raise ValueError(
+            f"window width must be a finite number > 0, got center={center} width={width}"
+        )
 
 
 def _frame_attributes(ds: Dataset, index: int) -> Dataset:
@@ -335,12 +353,16 @@ def _apply_modality(pixels: np.ndarray, attrs: Dataset) -> np.ndarray:
         try:
             return np.asarray(apply_modality_lut(pixels, attrs), dtype=np.float64)
         except Exception as exc:  # malformed LUT descriptor/data
-            raise RenderError(f"the Modality LUT Sequence cannot be applied: {type(exc).__name__}: {exc}") from exc
+            raise RenderError(
+                f"the Modality LUT Sequence cannot be applied: {type(exc).__name__}: {exc}"
+            ) from exc
     values = pixels.astype(np.float64)
     slope = _first_number(attrs.get("RescaleSlope"))
     intercept = _first_number(attrs.get("RescaleIntercept"))
     if slope is not None or intercept is not None:
-        values = values * (1.0 if slope is None else slope) + (0.0 if intercept is None else intercept)
+        values = values * (1.0 if slope is None else slope) + (
+            0.0 if intercept is None else intercept
+        )
     return values
 
 
@@ -385,14 +407,21 @@ def _apply_voi(
         file_function = "LINEAR"
     chosen = function or file_function
     if window is not None:
-        center, width = float(window[0]), float(window[1])
-        if chosen == "LINEAR" and width < 1:
-            raise ValueError(f"window width must be >= 1 for the LINEAR VOI LUT function, got {width}")
-        return _window(values, center, width, chosen)
+        user_center, user_width = float(window[0]), float(window[1])
+        if chosen == "LINEAR" and user_width < 1:
+            raise ValueError(
+                f"window width must be >= 1 for the LINEAR VOI LUT function, got {user_width}"
+            )
+        return _window(values, user_center, user_width, chosen)
 
     center = _first_number(attrs.get("WindowCenter"))
     width = _first_number(attrs.get("WindowWidth"))
-    if center is not None and width is not None and width > 0 and not (chosen == "LINEAR" and width < 1):
+    if (
+        center is not None
+        and width is not None
+        and width > 0
+        and not (chosen == "LINEAR" and width < 1)
+    ):
         return _window(values, center, width, chosen)
 
     voi_lut = attrs.get("VOILUTSequence")
@@ -404,13 +433,17 @@ def _apply_voi(
                 warnings.simplefilter("ignore")
                 mapped = apply_voi(np.rint(np.nan_to_num(values)).astype(np.int64), attrs)
         except Exception as exc:  # malformed descriptor or data
-            raise RenderError(f"the VOI LUT Sequence cannot be applied: {type(exc).__name__}: {exc}") from exc
+            raise RenderError(
+                f"the VOI LUT Sequence cannot be applied: {type(exc).__name__}: {exc}"
+            ) from exc
         return np.asarray(mapped, dtype=np.float64) / float(2**bits - 1)
 
     return _min_max(values)
 
 
-def _render_grayscale(frame: DecodedFrame, window: tuple[float, float] | None, function: str | None) -> np.ndarray:
+def _render_grayscale(
+    frame: DecodedFrame, window: tuple[float, float] | None, function: str | None
+) -> np.ndarray:
     attrs = _frame_attributes(frame.dataset, frame.index)
     values = _apply_modality(frame.pixels, attrs)
     out = _apply_voi(values, attrs, window, function)
@@ -451,7 +484,9 @@ def _render_palette(frame: DecodedFrame) -> np.ndarray:
         else:
             bits = 8
     except Exception as exc:  # missing or malformed palette descriptors/data
-        raise RenderError(f"the Palette Color Lookup Table cannot be applied: {type(exc).__name__}: {exc}") from exc
+        raise RenderError(
+            f"the Palette Color Lookup Table cannot be applied: {type(exc).__name__}: {exc}"
+        ) from exc
     return _scale_to_uint8(rgb[..., :3], bits)
 
 
@@ -496,7 +531,9 @@ def _check_viewport(viewport: tuple[int, int] | None) -> tuple[int, int] | None:
     try:
         width, height = (int(v) for v in viewport)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"viewport must be a (width, height) pair of integers, got {viewport!r}") from exc
+        raise ValueError(
+            f"viewport must be a (width, height) pair of integers, got {viewport!r}"
+        ) from exc
     if width <= 0 or height <= 0:
         raise ValueError(f"viewport width and height must be > 0, got {width}x{height}")
     return width, height
@@ -555,8 +592,14 @@ def encode_image(
         ``image`` that is not an 8-bit grayscale or RGB array.
     """
     media, size, quality = check_render_options(media_type, viewport, quality)
-    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise ValueError(f"image must be a uint8 array of shape (rows, columns[, 3]), got {image.dtype} {image.shape}")
+    if (
+        image.dtype != np.uint8
+        or image.ndim not in (2, 3)
+        or (image.ndim == 3 and image.shape[2] != 3)
+    ):
+        raise ValueError(
+            f"image must be a uint8 array of shape (rows, columns[, 3]), got {image.dtype} {image.shape}"
+        )
     picture = Image.fromarray(np.ascontiguousarray(image))  # uint8 2-D -> "L", (.., 3) -> "RGB"
     if size is not None:
         target = fit_viewport(picture.width, picture.height, size)

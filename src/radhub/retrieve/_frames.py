@@ -152,7 +152,9 @@ def frame_count(source: PixelSource) -> int:
 
 def _frame_indices(frame_numbers: Sequence[int], count: int) -> list[int]:
     if isinstance(frame_numbers, (str, bytes)) or not isinstance(frame_numbers, Sequence):
-        raise FrameError(f"frame_numbers must be a list of 1-based frame numbers, got {type(frame_numbers).__name__}")
+        raise FrameError(
+            f"frame_numbers must be a list of 1-based frame numbers, got {type(frame_numbers).__name__}"
+        )
     if not frame_numbers:
         raise FrameError("no frame requested: frame_numbers is empty")
     indices = []
@@ -283,12 +285,15 @@ def _read_value(fh: BinaryIO, location: PixelDataLocation, offset: int, length: 
     data = fh.read(length)
     if len(data) < length:
         raise InvalidDicomError(
-            "truncated", f"the object ends inside its pixel data ({len(data)} of {length} bytes read)"
+            "truncated",
+            f"the object ends inside its pixel data ({len(data)} of {length} bytes read)",
         )
     return data
 
 
-def _encapsulated_frames(fh: BinaryIO, location: PixelDataLocation, indices: list[int]) -> list[bytes]:
+def _encapsulated_frames(
+    fh: BinaryIO, location: PixelDataLocation, indices: list[int]
+) -> list[bytes]:
     ds = location.dataset
     extended = None
     if ds.get("ExtendedOffsetTable") and ds.get("ExtendedOffsetTableLengths"):
@@ -296,7 +301,9 @@ def _encapsulated_frames(fh: BinaryIO, location: PixelDataLocation, indices: lis
     frames = location.number_of_frames
     start = location.value_offset
     if start is None:  # encapsulated pixel data is never held in memory
-        raise InvalidDicomError("invalid_value", "encapsulated pixel data has no position in the file")
+        raise InvalidDicomError(
+            "invalid_value", "encapsulated pixel data has no position in the file"
+        )
     try:
         fh.seek(start)
         has_offsets = extended is not None or bool(parse_basic_offsets(fh))
@@ -306,7 +313,9 @@ def _encapsulated_frames(fh: BinaryIO, location: PixelDataLocation, indices: lis
             # offsets: pydicom walks the fragment headers only.
             result = []
             for index in indices:
-                result.append(get_frame(fh, index, extended_offsets=extended, number_of_frames=frames))
+                result.append(
+                    get_frame(fh, index, extended_offsets=extended, number_of_frames=frames)
+                )
                 fh.seek(start)
             return result
         # Several frames without offsets: one pass over the fragments
@@ -402,7 +411,6 @@ def _decode(source: PixelSource, frame: int) -> DecodedFrame:
             location = locate_pixel_data(fh)
         except InvalidDicomError as exc:
             raise RenderError(f"cannot render: {exc}") from exc
-        if location.keyword is None:
-            return decode_frame(fh, location, 0)  # raises RenderError: no pixel data
-        index = _frame_index(frame, location.number_of_frames)
+        # without pixel data decode_frame raises the RenderError that says so
+        index = _frame_index(frame, location.number_of_frames) if location.keyword else 0
         return decode_frame(fh, location, index)
