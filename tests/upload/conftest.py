@@ -79,7 +79,9 @@ def patch_headers(offset: int, chunk: bytes | None = None, **extra: str) -> dict
 class PartialPatch:
     """A PATCH sent over a raw socket whose body is left unfinished (then closed or abandoned)."""
 
-    def __init__(self, upload_url: str, offset: int, body: bytes, send: int, *, checksum: bool = False) -> None:
+    def __init__(
+        self, upload_url: str, offset: int, body: bytes, send: int, *, checksum: bool = False
+    ) -> None:
         parts = urlsplit(upload_url)
         self.sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
         lines = [
@@ -96,7 +98,10 @@ class PartialPatch:
 
     def close(self) -> None:
         """End the connection mid-body (FIN, as a dropped client would)."""
-        self.sock.shutdown(socket.SHUT_WR)
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:  # the server side is already gone (killed)
+            pass
         self.sock.close()
 
 
@@ -143,5 +148,7 @@ def ct_folder_zip(tmp_path_factory) -> Path:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
         for f in sorted(folder.glob("*.dcm")):
             zf.write(f, f"dcm_qa_ct_GE/{f.name}")
-        zf.write(shared_data("dicom", "malformed", "MR_truncated.dcm"), "dcm_qa_ct_GE/MR_truncated.dcm")
+        zf.write(
+            shared_data("dicom", "malformed", "MR_truncated.dcm"), "dcm_qa_ct_GE/MR_truncated.dcm"
+        )
     return path

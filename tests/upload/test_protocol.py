@@ -91,7 +91,11 @@ def test_create_head_patch_in_chunks_then_bit_exact(app_client):
     assert "Upload-Expires" in r.headers
     assert client.head(url, headers=TUS).headers["Upload-Offset"] == "200000"
     status = client.get(url + "/status").json()
-    assert (status["offset"], status["length"], status["state"]) == (200_000, len(data), "uploading")
+    assert (status["offset"], status["length"], status["state"]) == (
+        200_000,
+        len(data),
+        "uploading",
+    )
 
     last = _send(client, url, data, 150_000, start=200_000)
     assert last.status_code == 204
@@ -109,7 +113,9 @@ def test_create_head_patch_in_chunks_then_bit_exact(app_client):
 
     # HEAD after completion: offset == length, state final
     head = client.head(url, headers=TUS)
-    assert head.headers["Upload-Offset"] == str(len(data)) and head.headers["Upload-State"] == "stored"
+    assert (
+        head.headers["Upload-Offset"] == str(len(data)) and head.headers["Upload-State"] == "stored"
+    )
 
 
 def test_same_object_again_is_a_duplicate(app_client):
@@ -143,7 +149,9 @@ def test_create_needs_exactly_one_length_header(app_client):
 
 def test_bad_metadata_is_refused_at_creation(app_client):
     client, _ = app_client
-    r = client.post("/upload", headers={**TUS, "Upload-Length": "5", "Upload-Metadata": "filename ***"})
+    r = client.post(
+        "/upload", headers={**TUS, "Upload-Length": "5", "Upload-Metadata": "filename ***"}
+    )
     assert r.status_code == 400 and "base64" in r.json()["detail"]
     bad = metadata_header(checksum="crc32 00ff")
     r = client.post("/upload", headers={**TUS, "Upload-Length": "5", "Upload-Metadata": bad})
@@ -197,7 +205,9 @@ def test_wrong_offset_is_409(app_client):
 def test_patch_needs_offset_octet_stream(app_client):
     client, _ = app_client
     url = _create(client, b"abc")
-    r = client.patch(url, content=b"abc", headers={**TUS, "Upload-Offset": "0", "Content-Type": "text/plain"})
+    r = client.patch(
+        url, content=b"abc", headers={**TUS, "Upload-Offset": "0", "Content-Type": "text/plain"}
+    )
     assert r.status_code == 415
     r = client.patch(url, content=b"abc", headers={**TUS, "Content-Type": OCTETS})
     assert r.status_code == 400 and "Upload-Offset" in r.json()["detail"]
@@ -210,7 +220,12 @@ def test_chunk_checksum_mismatch_is_460_and_offset_stays(app_client, algorithm):
     url = _create(client, data)
     first = data[:4096]
     good = chunk_checksum(first, algorithm)
-    assert client.patch(url, content=first, headers=patch_headers(0, **{"Upload-Checksum": good})).status_code == 204
+    assert (
+        client.patch(
+            url, content=first, headers=patch_headers(0, **{"Upload-Checksum": good})
+        ).status_code
+        == 204
+    )
     piece = data[4096:8192]
     corrupted = piece[:-1] + bytes([piece[-1] ^ 0xFF])
     headers = patch_headers(4096, **{"Upload-Checksum": chunk_checksum(piece, algorithm)})
@@ -240,7 +255,11 @@ def test_whole_object_checksum_mismatch_rejects_and_stores_nothing(app_client):
     client, archive = app_client
     data = ct_file(5).read_bytes()
     wrong = whole_checksum(data[:-1] + b"\x00", "md5")
-    headers = {**TUS, "Upload-Length": str(len(data)), "Upload-Metadata": metadata_header(checksum=wrong)}
+    headers = {
+        **TUS,
+        "Upload-Length": str(len(data)),
+        "Upload-Metadata": metadata_header(checksum=wrong),
+    }
     url = client.post("/upload", headers=headers).headers["Location"]
     r = _send(client, url, data, 200_000)  # every chunk passes its own checksum
     assert r.status_code == 422
@@ -259,15 +278,22 @@ def test_whole_object_checksum_md5_and_sha1_accepted(app_client):
     client, _ = app_client
     data = ct_file(6).read_bytes()
     for algorithm in ("md5", "sha1"):
-        headers = {**TUS, "Upload-Length": str(len(data)),
-                   "Upload-Metadata": metadata_header(checksum=whole_checksum(data, algorithm))}
+        headers = {
+            **TUS,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": metadata_header(checksum=whole_checksum(data, algorithm)),
+        }
         url = client.post("/upload", headers=headers).headers["Location"]
         assert _send(client, url, data, 600_000).status_code == 204
 
 
 def test_non_dicom_is_rejected_with_the_pipeline_reason(app_client):
     client, archive = app_client
-    for name, code in (("zipMR.gz", "not_dicom"), ("MR_truncated.dcm", "truncated"), ("badVR.dcm", "invalid_value")):
+    for name, code in (
+        ("zipMR.gz", "not_dicom"),
+        ("MR_truncated.dcm", "truncated"),
+        ("badVR.dcm", "invalid_value"),
+    ):
         data = shared_data("dicom", "malformed", name).read_bytes()
         url = _create(client, data, name)
         r = _send(client, url, data, 4096)
@@ -315,14 +341,20 @@ def test_termination(app_client):
     r = client.delete(url, headers=TUS)
     assert r.status_code == 204 and r.headers["Tus-Resumable"] == "1.0.0"
     assert client.head(url, headers=TUS).status_code == 404
-    assert client.patch(url, content=data[1000:2000], headers=patch_headers(1000)).status_code == 404
+    assert (
+        client.patch(url, content=data[1000:2000], headers=patch_headers(1000)).status_code == 404
+    )
     assert not (archive.settings.data_dir / "uploads" / url.rsplit("/", 1)[1]).exists()
 
 
 def test_creation_with_upload(app_client):
     client, archive = app_client
     data = ct_file(8).read_bytes()
-    headers = {**create_headers(data), "Content-Type": OCTETS, "Upload-Checksum": chunk_checksum(data[:300_000])}
+    headers = {
+        **create_headers(data),
+        "Content-Type": OCTETS,
+        "Upload-Checksum": chunk_checksum(data[:300_000]),
+    }
     r = client.post("/upload", content=data[:300_000], headers=headers)
     assert r.status_code == 201
     assert r.headers["Upload-Offset"] == "300000"
@@ -331,13 +363,17 @@ def test_creation_with_upload(app_client):
     # the whole object in the creation request
     other = make_object(archive.settings.data_dir.parent, "creation-with-upload")
     body = other.read_bytes()
-    r = client.post("/upload", content=body, headers={**create_headers(body), "Content-Type": OCTETS})
+    r = client.post(
+        "/upload", content=body, headers={**create_headers(body), "Content-Type": OCTETS}
+    )
     assert r.status_code == 201 and r.headers["Upload-State"] == "stored"
 
 
 def test_creation_with_upload_needs_octet_stream(app_client):
     client, _ = app_client
-    r = client.post("/upload", content=b"abc", headers={**create_headers(b"abc"), "Content-Type": "text/plain"})
+    r = client.post(
+        "/upload", content=b"abc", headers={**create_headers(b"abc"), "Content-Type": "text/plain"}
+    )
     assert r.status_code == 415
 
 
@@ -353,7 +389,9 @@ def test_creation_defer_length(app_client):
     half = len(data) // 2
     assert client.patch(url, content=data[:half], headers=patch_headers(0)).status_code == 204
     # the length arrives with a later PATCH and cannot change afterwards
-    r = client.patch(url, content=data[half:], headers=patch_headers(half, **{"Upload-Length": str(len(data))}))
+    r = client.patch(
+        url, content=data[half:], headers=patch_headers(half, **{"Upload-Length": str(len(data))})
+    )
     assert r.status_code == 204 and r.headers["Upload-State"] == "stored"
     assert r.headers["Upload-Length"] == str(len(data))
 
@@ -362,7 +400,12 @@ def test_deferred_length_cannot_change_once_set(app_client):
     client, _ = app_client
     r = client.post("/upload", headers={**TUS, "Upload-Defer-Length": "1"})
     url = r.headers["Location"]
-    assert client.patch(url, content=b"ab", headers=patch_headers(0, **{"Upload-Length": "10"})).status_code == 204
+    assert (
+        client.patch(
+            url, content=b"ab", headers=patch_headers(0, **{"Upload-Length": "10"})
+        ).status_code
+        == 204
+    )
     r = client.patch(url, content=b"cd", headers=patch_headers(2, **{"Upload-Length": "11"}))
     assert r.status_code == 400 and "cannot change" in r.json()["detail"]
 
@@ -370,7 +413,9 @@ def test_deferred_length_cannot_change_once_set(app_client):
 def test_method_override(app_client):
     client, _ = app_client
     url = _create(client, b"0123456789")
-    r = client.post(url, content=b"01234", headers={**patch_headers(0), "X-HTTP-Method-Override": "PATCH"})
+    r = client.post(
+        url, content=b"01234", headers={**patch_headers(0), "X-HTTP-Method-Override": "PATCH"}
+    )
     assert r.status_code == 204 and r.headers["Upload-Offset"] == "5"
     assert client.post(url, headers={**TUS, "X-HTTP-Method-Override": "DELETE"}).status_code == 204
     assert client.head(url, headers=TUS).status_code == 404
@@ -403,7 +448,9 @@ def test_declared_zip_that_is_not_a_zip_is_rejected(app_client):
     client, _ = app_client
     data = ct_file(10).read_bytes()
     meta = metadata_header(filetype="application/zip", checksum=whole_checksum(data))
-    url = client.post("/upload", headers={**TUS, "Upload-Length": str(len(data)), "Upload-Metadata": meta}).headers["Location"]
+    url = client.post(
+        "/upload", headers={**TUS, "Upload-Length": str(len(data)), "Upload-Metadata": meta}
+    ).headers["Location"]
     r = _send(client, url, data, 600_000)
     assert r.status_code == 422 and r.json()["code"] == "invalid_zip"
 

@@ -183,16 +183,25 @@ async def _receive(request: Request, writer: ChunkWriter, created: bool = False)
     upload = writer.upload
     try:
         declared = _int_header(request, "content-length")
-        if declared is not None and upload.length is not None and upload.offset + declared > upload.length:
+        if (
+            declared is not None
+            and upload.length is not None
+            and upload.offset + declared > upload.length
+        ):
             raise UploadTooLargeError(
                 f"Content-Length {declared} at offset {upload.offset} goes past Upload-Length {upload.length}"
             )
         try:
             async for data in _body(request):
                 await run_in_threadpool(writer.write, data)
-        except (ClientDisconnect, TimeoutError, asyncio.TimeoutError) as exc:
+        except (ClientDisconnect, TimeoutError) as exc:
             kept = await run_in_threadpool(writer.interrupt)
-            logger.info("upload %s: body interrupted (%s); offset now %d", upload.id, type(exc).__name__, kept.offset)
+            logger.info(
+                "upload %s: body interrupted (%s); offset now %d",
+                upload.id,
+                type(exc).__name__,
+                kept.offset,
+            )
             return _error(
                 408 if not isinstance(exc, ClientDisconnect) else 400,
                 "the request body ended early; HEAD the upload for its offset and resume",
@@ -250,7 +259,9 @@ async def create(request: Request) -> Response:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         with_body = content_type == OFFSET_OCTET_STREAM or content_length > 0
         if with_body and content_type != OFFSET_OCTET_STREAM:
-            return _error(415, f"a creation request with a body must have Content-Type {OFFSET_OCTET_STREAM}")
+            return _error(
+                415, f"a creation request with a body must have Content-Type {OFFSET_OCTET_STREAM}"
+            )
         checksum_header = request.headers.get("upload-checksum")
         checksum = ChunkChecksum.parse(checksum_header) if checksum_header and with_body else None
         upload = await run_in_threadpool(store.create, length, metadata)
@@ -258,7 +269,9 @@ async def create(request: Request) -> Response:
         return _upload_error(exc)
     location = str(request.url_for("upload_resource", upload_id=upload.id))
     if not with_body:
-        return Response(status_code=201, headers=_headers(Location=location, **_state_headers(upload)))
+        return Response(
+            status_code=201, headers=_headers(Location=location, **_state_headers(upload))
+        )
     try:
         writer = await run_in_threadpool(store.begin_append, upload.id, 0, checksum=checksum)
     except UploadError as exc:
@@ -296,7 +309,10 @@ async def patch(upload_id: str, request: Request) -> Response:
         return failure
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != OFFSET_OCTET_STREAM:
-        return _error(415, f"PATCH requests must have Content-Type {OFFSET_OCTET_STREAM}, got {content_type!r}")
+        return _error(
+            415,
+            f"PATCH requests must have Content-Type {OFFSET_OCTET_STREAM}, got {content_type!r}",
+        )
     try:
         offset = _int_header(request, "upload-offset")
         if offset is None:
@@ -351,5 +367,8 @@ async def status(upload_id: str, request: Request) -> Response:
         upload = await run_in_threadpool(_store(request).get, upload_id)
     except UploadError as exc:
         return _upload_error(exc)
-    body: dict[str, Any] = {**upload.to_dict(), "url": str(request.url_for("upload_resource", upload_id=upload_id))}
+    body: dict[str, Any] = {
+        **upload.to_dict(),
+        "url": str(request.url_for("upload_resource", upload_id=upload_id)),
+    }
     return JSONResponse(body, headers=_headers())

@@ -173,7 +173,9 @@ class _Transfer:
     def failed(self, why: str) -> None:
         self.failures += 1
         if self.failures > self.max_retries:
-            raise UploadFailedError(f"upload failed after {self.max_retries} retries: {why}", self.url)
+            raise UploadFailedError(
+                f"upload failed after {self.max_retries} retries: {why}", self.url
+            )
         delay = min(self.backoff * 2 ** (self.failures - 1), 30.0)
         logger.info("upload: %s; retrying in %.2f s", why, delay)
         time.sleep(delay)
@@ -193,7 +195,11 @@ class _Transfer:
             self.failed(f"HEAD answered {r.status_code}: {_detail(r)}")
 
     def create(self, endpoint: str, size: int, metadata: Mapping[str, str]) -> str:
-        headers = {**_TUS, "Upload-Length": str(size), "Upload-Metadata": encode_upload_metadata(metadata)}
+        headers = {
+            **_TUS,
+            "Upload-Length": str(size),
+            "Upload-Metadata": encode_upload_metadata(metadata),
+        }
         while True:
             try:
                 r = self.client.post(endpoint, headers=headers)
@@ -205,7 +211,9 @@ class _Transfer:
             if r.status_code >= 500 or r.status_code == 423:
                 self.failed(f"POST answered {r.status_code}: {_detail(r)}")
                 continue
-            raise UploadFailedError(f"the server refused to create the upload ({r.status_code}): {_detail(r)}")
+            raise UploadFailedError(
+                f"the server refused to create the upload ({r.status_code}): {_detail(r)}"
+            )
 
     def status(self, url: str, timeout: float) -> dict[str, Any]:
         """The upload's status JSON once it is final (polls while ``verifying``)."""
@@ -222,7 +230,9 @@ class _Transfer:
                 if body.get("state") in _FINAL:
                     return body
             elif r.status_code in (404, 410):
-                raise UploadFailedError(f"the upload's status is gone ({r.status_code}): {_detail(r)}", url)
+                raise UploadFailedError(
+                    f"the upload's status is gone ({r.status_code}): {_detail(r)}", url
+                )
             elif r.status_code < 500:
                 raise UploadFailedError(f"status answered {r.status_code}: {_detail(r)}", url)
             if time.monotonic() > deadline:
@@ -300,7 +310,9 @@ def upload_file(
     ('stored', '1.2.826.0.1...')
     """
     if checksum not in CHECKSUM_ALGORITHMS:
-        raise ValueError(f"checksum must be one of {', '.join(CHECKSUM_ALGORITHMS)}, got {checksum!r}")
+        raise ValueError(
+            f"checksum must be one of {', '.join(CHECKSUM_ALGORITHMS)}, got {checksum!r}"
+        )
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive number of bytes, got {chunk_size}")
     file = Path(path)
@@ -312,7 +324,9 @@ def upload_file(
         **(metadata or {}),
         "checksum": f"{checksum} {digests[checksum]}",
     }
-    state = _ResumeState(Path(state_file) if state_file else _default_state_file() if resume else None)
+    state = _ResumeState(
+        Path(state_file) if state_file else _default_state_file() if resume else None
+    )
     key = f"{url.rstrip('/')} {digests['sha256']} {size}"
     owned = client is None
     http = client or httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0))
@@ -337,14 +351,18 @@ def upload_file(
         if on_progress is not None:
             on_progress(offset, size)
         with open(file, "rb") as fh:
-            while upload_state not in _FINAL and not (offset >= size and upload_state == "verifying"):
+            while upload_state not in _FINAL and not (
+                offset >= size and upload_state == "verifying"
+            ):
                 fh.seek(offset)
                 chunk = fh.read(min(chunk_size, size - offset))
                 headers = {
                     **_TUS,
                     "Content-Type": _OCTETS,
                     "Upload-Offset": str(offset),
-                    "Upload-Checksum": ChunkChecksum(checksum, hashlib.new(checksum, chunk).digest()).header(),
+                    "Upload-Checksum": ChunkChecksum(
+                        checksum, hashlib.new(checksum, chunk).digest()
+                    ).header(),
                 }
                 sent += len(chunk)
                 try:
@@ -354,7 +372,9 @@ def upload_file(
                     found = transfer.head(upload_url)
                     if found is None:
                         state.put(key, None)
-                        raise UploadFailedError("the upload expired or was removed; start again", upload_url) from exc
+                        raise UploadFailedError(
+                            "the upload expired or was removed; start again", upload_url
+                        ) from exc
                     offset, upload_state = found
                     continue
                 if r.status_code in (204, 422):
@@ -366,31 +386,43 @@ def upload_file(
                     continue
                 if r.status_code in (404, 410):
                     state.put(key, None)
-                    raise UploadFailedError(f"the upload is gone ({r.status_code}): {_detail(r)}", upload_url)
-                if r.status_code == 460 or r.status_code in (400, 408, 409, 423) or r.status_code >= 500:
+                    raise UploadFailedError(
+                        f"the upload is gone ({r.status_code}): {_detail(r)}", upload_url
+                    )
+                if (
+                    r.status_code == 460
+                    or r.status_code in (400, 408, 409, 423)
+                    or r.status_code >= 500
+                ):
                     transfer.failed(f"PATCH at {offset} answered {r.status_code}: {_detail(r)}")
                     found = transfer.head(upload_url)
                     if found is None:
                         state.put(key, None)
-                        raise UploadFailedError("the upload expired or was removed; start again", upload_url)
+                        raise UploadFailedError(
+                            "the upload expired or was removed; start again", upload_url
+                        )
                     offset, upload_state = found
                     continue
-                raise UploadFailedError(f"PATCH at {offset} answered {r.status_code}: {_detail(r)}", upload_url)
+                raise UploadFailedError(
+                    f"PATCH at {offset} answered {r.status_code}: {_detail(r)}", upload_url
+                )
         status = transfer.status(upload_url, timeout)
         state.put(key, None)
     finally:
         if owned:
             http.close()
     final = status["state"]
-    verified = not (final == UploadState.REJECTED.value and status.get("code") == "checksum_mismatch")
+    verified = not (
+        final == UploadState.REJECTED.value and status.get("code") == "checksum_mismatch"
+    )
     results = status.get("results") or []
-    if status.get("kind") == "object" and final in ("stored", "duplicate") and results:
-        if results[0].get("sha256") != digests["sha256"]:
-            raise UploadFailedError(
-                "the archive's SHA-256 of the stored object differs from the file's; "
-                "report this: the upload is not bit-exact",
-                upload_url,
-            )
+    single = status.get("kind") == "object" and final in ("stored", "duplicate") and results
+    if single and results[0].get("sha256") != digests["sha256"]:
+        raise UploadFailedError(
+            "the archive's SHA-256 of the stored object differs from the file's; "
+            "report this: the upload is not bit-exact",
+            upload_url,
+        )
     return UploadReceipt(
         url=upload_url,
         state=final,

@@ -47,11 +47,11 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Self
 
 from radhub.config import Settings
 from radhub.ingest._pipeline import Ingestor, IngestResult, IngestStatus
@@ -282,12 +282,14 @@ def encode_upload_metadata(metadata: Mapping[str, str]) -> str:
     for key, value in metadata.items():
         if not key or any(c in key for c in " ,") or not key.isascii():
             raise UploadRequestError(f"metadata key {key!r} must be ASCII without spaces or commas")
-        pairs.append(f"{key} {base64.b64encode(value.encode('utf-8')).decode('ascii')}" if value else key)
+        pairs.append(
+            f"{key} {base64.b64encode(value.encode('utf-8')).decode('ascii')}" if value else key
+        )
     return ",".join(pairs)
 
 
 def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat()
+    return dt.astimezone(UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -418,7 +420,9 @@ class _Lock:
         try:
             self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except FileNotFoundError:
-            raise UploadNotFoundError("upload not found (it was terminated or has expired)") from None
+            raise UploadNotFoundError(
+                "upload not found (it was terminated or has expired)"
+            ) from None
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -445,7 +449,14 @@ Clock = Callable[[], datetime]
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
+
+
+def _stalled(upload: ResumableUpload) -> bool:
+    """All bytes committed but not finished: only a crash (or a request still holding the lock) leaves this."""
+    return upload.state is UploadState.VERIFYING or (
+        upload.state is UploadState.UPLOADING and upload.complete
+    )
 
 
 class UploadStore:
@@ -509,7 +520,9 @@ class UploadStore:
     # -- paths and records -------------------------------------------------
     def _dir(self, upload_id: str) -> Path:
         if not _ID.match(upload_id):
-            raise UploadNotFoundError(f"upload not found: ids are 32 hex characters, got {upload_id[:40]!r}")
+            raise UploadNotFoundError(
+                f"upload not found: ids are 32 hex characters, got {upload_id[:40]!r}"
+            )
         return self.root / upload_id
 
     def _read(self, upload_id: str) -> ResumableUpload:
@@ -518,21 +531,27 @@ class UploadStore:
             with open(path, encoding="utf-8") as fh:
                 return ResumableUpload._from_record(json.load(fh))
         except FileNotFoundError:
-            raise UploadNotFoundError("upload not found (it was terminated, has expired or never existed)") from None
+            raise UploadNotFoundError(
+                "upload not found (it was terminated, has expired or never existed)"
+            ) from None
 
     def _lock(self, upload_id: str, timeout: float | None = None) -> _Lock:
-        return _Lock(self._dir(upload_id) / _LOCK, self.lock_timeout if timeout is None else timeout)
+        return _Lock(
+            self._dir(upload_id) / _LOCK, self.lock_timeout if timeout is None else timeout
+        )
 
     def _remove(self, upload_id: str) -> None:
         directory = self._dir(upload_id)
-        try:
-            (directory / _RECORD).unlink()  # the record goes first: a half-removed upload is not found
+        try:  # the record goes first: a half-removed upload is not found
+            (directory / _RECORD).unlink()
         except FileNotFoundError:
             pass
         shutil.rmtree(directory, ignore_errors=True)
 
     # -- public API --------------------------------------------------------
-    def create(self, length: int | None, metadata: Mapping[str, str] | None = None) -> ResumableUpload:
+    def create(
+        self, length: int | None, metadata: Mapping[str, str] | None = None
+    ) -> ResumableUpload:
         """Create an upload of ``length`` bytes (``None`` = deferred length).
 
         Raises
@@ -564,14 +583,17 @@ class UploadStore:
         _write_record(staging, upload)
         os.rename(staging, self.root / upload.id)
         _fsync_dir(self.root)
-        logger.info("upload %s created (%s bytes)", upload.id, length if length is not None else "deferred")
+        logger.info(
+            "upload %s created (%s bytes)", upload.id, length if length is not None else "deferred"
+        )
         return upload
 
     def get(self, upload_id: str) -> ResumableUpload:
         """The upload's current record.
 
-        An upload left ``verifying`` by a crashed process (nobody holds its
-        lock) is completed now, so the answer is always a live state.
+        An upload whose last byte was committed but whose completion a crash
+        interrupted (nobody holds its lock) is completed now, so the answer
+        never stays ``uploading``/``verifying`` with all bytes received.
 
         Raises
         ------
@@ -580,15 +602,15 @@ class UploadStore:
         upload = self._read(upload_id)
         if upload.expires <= self.clock():
             self._expire(upload_id)
-        if upload.state is UploadState.VERIFYING:
+        if _stalled(upload):
             try:
                 lock = self._lock(upload_id, timeout=0)
             except UploadLockedError:
                 return upload  # being completed right now
             try:
                 upload = self._read(upload_id)
-                if upload.state is UploadState.VERIFYING:
-                    logger.warning("upload %s: resuming completion interrupted by a restart", upload_id)
+                if _stalled(upload):
+                    logger.warning("upload %s: completing after an interruption", upload_id)
                     upload = self._complete(upload)
             finally:
                 lock.release()
@@ -602,7 +624,7 @@ class UploadStore:
         UploadNotFoundError, UploadExpiredError, UploadLockedError
         """
         upload = self.get(upload_id)
-        if upload.state is not UploadState.UPLOADING:
+        if upload.state is not UploadState.UPLOADING or upload.complete:
             return upload
         lock = self._lock(upload_id)
         try:
@@ -742,7 +764,9 @@ class UploadStore:
                 f"Upload-Length {length} exceeds the maximum upload size of {self.max_size} bytes (Tus-Max-Size)"
             )
         if length < offset:
-            raise UploadRequestError(f"Upload-Length {length} is smaller than the bytes already received ({offset})")
+            raise UploadRequestError(
+                f"Upload-Length {length} is smaller than the bytes already received ({offset})"
+            )
 
     def _expire(self, upload_id: str) -> None:
         try:
@@ -755,9 +779,7 @@ class UploadStore:
         finally:
             if lock is not None:
                 lock.release()
-        raise UploadExpiredError(
-            "the upload has expired and was removed; start a new upload"
-        )
+        raise UploadExpiredError("the upload has expired and was removed; start a new upload")
 
     def _save(self, upload: ResumableUpload) -> None:
         _write_record(self._dir(upload.id), upload)
@@ -810,10 +832,15 @@ class UploadStore:
             for info in archive.infolist():
                 if info.is_dir():
                     continue
-                results.append({"path": info.filename, **self._ingest_member(archive, info).to_dict()})
+                results.append(
+                    {"path": info.filename, **self._ingest_member(archive, info).to_dict()}
+                )
         if not results:
             return self._finish(
-                upload, UploadState.REJECTED, code="empty_zip", reason="the zip archive contains no files"
+                upload,
+                UploadState.REJECTED,
+                code="empty_zip",
+                reason="the zip archive contains no files",
             )
         statuses = {r["status"] for r in results}
         for candidate in (UploadState.STORED, UploadState.DUPLICATE, UploadState.CONFLICT):
@@ -824,7 +851,10 @@ class UploadStore:
             state = UploadState.REJECTED
         code = reason = None
         if state is UploadState.REJECTED:
-            code, reason = "no_object_stored", "no member of the zip archive could be stored; see results"
+            code, reason = (
+                "no_object_stored",
+                "no member of the zip archive could be stored; see results",
+            )
         return self._finish(upload, state, code=code, reason=reason, results=tuple(results))
 
     def _ingest_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IngestResult:
@@ -849,7 +879,12 @@ class UploadStore:
         results: tuple[dict[str, Any], ...] = (),
     ) -> ResumableUpload:
         done = dataclasses.replace(
-            upload, state=state, code=code, reason=reason, results=results, expires=self.clock() + self.expiry
+            upload,
+            state=state,
+            code=code,
+            reason=reason,
+            results=results,
+            expires=self.clock() + self.expiry,
         )
         self._save(done)
         try:
@@ -878,7 +913,11 @@ class ChunkWriter:
     """
 
     def __init__(
-        self, store: UploadStore, upload: ResumableUpload, lock: _Lock, checksum: ChunkChecksum | None
+        self,
+        store: UploadStore,
+        upload: ResumableUpload,
+        lock: _Lock,
+        checksum: ChunkChecksum | None,
     ) -> None:
         self._store = store
         self._upload = upload
@@ -889,7 +928,7 @@ class ChunkWriter:
         self._fh: BinaryIO | None = None
         self.received = 0
         if upload.state is UploadState.UPLOADING:
-            self._fh = open(self._path, "r+b")
+            self._fh = open(self._path, "r+b")  # noqa: SIM115 - lives until commit/abort
             # bytes past the committed offset are from a request that never committed: drop them
             self._fh.truncate(upload.offset)
             self._fh.seek(upload.offset)
@@ -932,7 +971,11 @@ class ChunkWriter:
         UploadChecksumError
             The bytes do not match; they are discarded and the offset stays.
         """
-        if self._checksum is not None and self._hash is not None and self._hash.digest() != self._checksum.digest:
+        if (
+            self._checksum is not None
+            and self._hash is not None
+            and self._hash.digest() != self._checksum.digest
+        ):
             self.abort()
             raise UploadChecksumError(
                 f"the {self._checksum.algorithm} of the {self.received} bytes received does not match "
@@ -965,11 +1008,14 @@ class ChunkWriter:
             self._lock.release()
             self._lock = None
 
-    def __enter__(self) -> ChunkWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -984,7 +1030,9 @@ class ChunkWriter:
         self._fh = None
         store = self._store
         upload = dataclasses.replace(
-            self._upload, offset=self._upload.offset + self.received, expires=store.clock() + store.expiry
+            self._upload,
+            offset=self._upload.offset + self.received,
+            expires=store.clock() + store.expiry,
         )
         store._save(upload)
         self._upload = upload
@@ -992,4 +1040,3 @@ class ChunkWriter:
             upload = store._complete(upload)
             self._upload = upload
         return upload
-
