@@ -14,8 +14,8 @@ from radhub.retrieve.errors import FrameError, RetrieveError
 
 __all__ = [
     "FRAME_MEDIA_TYPES",
-    "NATIVE_FRAME_TRANSFER_SYNTAX",
     "FrameError",
+    "NATIVE_FRAME_TRANSFER_SYNTAX",
     "RetrieveError",
     "Retriever",
     "frame_bytes",
