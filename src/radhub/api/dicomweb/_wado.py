@@ -263,12 +263,23 @@ def instance_metadata(request: Request, study: str, series: str, sop: str) -> JS
 # bulk data and frames
 # ---------------------------------------------------------------------------
 def _stored_part_type(transfer_syntax_uid: str) -> tuple[str, str]:
-    """(media type, transfer syntax) of pixel data parts for an object stored in ``transfer_syntax_uid``."""
-    from radhub.retrieve import frame_media_type
+    """(media type, transfer syntax) of the pixel data parts of an object stored in ``transfer_syntax_uid``."""
+    from radhub.retrieve import frame_media_type, frame_transfer_syntax
 
-    media, _, param = frame_media_type(transfer_syntax_uid).partition(";")
-    ts = param.split("=", 1)[1].strip() if "=" in param else transfer_syntax_uid
-    return canonical(media), ts
+    media = frame_media_type(transfer_syntax_uid).split(";")[0].strip()
+    return canonical(media), frame_transfer_syntax(transfer_syntax_uid)
+
+
+def _frame_parts(
+    data: list[tuple[bytes, str]], numbers: list[int], stored_ts: str, url: str
+) -> list[tuple[bytes, str, str]]:
+    """(content, Content-Type with transfer-syntax, Content-Location) of each returned frame."""
+    _media, part_ts = _stored_part_type(stored_ts)
+    parts = []
+    for n, (content, media) in zip(numbers, data):
+        ctype = media if "transfer-syntax" in media else f"{media}; transfer-syntax={part_ts}"
+        parts.append((content, ctype, f"{url}/frames/{n}"))
+    return parts
 
 
 def _bulk_acceptable(ranges: list[MediaRange], media: str, part_ts: str) -> bool:
@@ -377,9 +388,7 @@ def retrieve_frames(request: Request, study: str, series: str, sop: str, frames:
         raise _not_acceptable_bulk(media, part_ts, "pixel data")
     data = _frames(retriever_of(request), inst, numbers)
     url = instance_url(service_url(request), study, series, sop)
-    return _multipart_response(
-        [(content, ctype, f"{url}/frames/{n}") for n, (content, ctype) in zip(numbers, data)]
-    )
+    return _multipart_response(_frame_parts(data, numbers, inst.transfer_syntax_uid, url))
 
 
 def _parse_bulk_path(path: str) -> list[tuple[str, int | None]]:
@@ -466,12 +475,7 @@ def retrieve_bulkdata(request: Request, study: str, series: str, sop: str, path:
                 raise _not_acceptable_bulk(media, part_ts, "pixel data")
             numbers = list(range(1, inst.frames + 1))
             data = _frames(retriever, inst, numbers)
-            return _multipart_response(
-                [
-                    (content, ctype, f"{url}/frames/{n}")
-                    for n, (content, ctype) in zip(numbers, data)
-                ]
-            )
+            return _multipart_response(_frame_parts(data, numbers, inst.transfer_syntax_uid, url))
     if not _bulk_acceptable(ranges, OCTET, EXPLICIT_VR_LE):
         raise _not_acceptable_bulk(OCTET, EXPLICIT_VR_LE, f"element {shown}")
     value, _vr = _bulk_value(retriever, inst, elements, shown)
