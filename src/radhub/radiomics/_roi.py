@@ -198,6 +198,11 @@ def mask_from_seg(seg: Dataset, reference: sitk.Image, *, segment: int | None = 
             else:
                 binary = frames[i] > 0
         if reference.GetDimension() == 2:
+            if used:
+                raise RoiError(
+                    f"the SEG has several frames for segment {segment} but the image is 2D; "
+                    "read the whole series as a 3D image"
+                )
             out |= binary.astype(np.uint8)
             used += 1
             continue
