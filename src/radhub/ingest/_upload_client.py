@@ -28,10 +28,10 @@ import httpx
 from radhub.ingest._uploads import (
     CHECKSUM_ALGORITHMS,
     ChunkChecksum,
-    UploadError,
     UploadState,
     encode_upload_metadata,
 )
+from radhub.ingest.errors import UploadFailedError
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +43,6 @@ _READ = 1 << 20
 _FINAL = {s.value for s in UploadState if s.finished}
 
 
-class UploadFailedError(UploadError):
-    """The transfer could not be completed (network, server error, upload expired).
-
-    ``url`` is the upload's URL when one was created; calling
-    :func:`upload_file` again resumes it unless it has expired.
-    """
-
-    def __init__(self, message: str, url: str | None = None) -> None:
-        super().__init__(message)
-        self.url = url
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,16 @@ from typing import Any, BinaryIO, Self
 
 from radhub.config import Settings
 from radhub.ingest._pipeline import Ingestor, IngestResult, IngestStatus
-from radhub.ingest.errors import IngestError
+from radhub.ingest.errors import (
+    UploadChecksumError,
+    UploadError,
+    UploadExpiredError,
+    UploadLockedError,
+    UploadNotFoundError,
+    UploadOffsetError,
+    UploadRequestError,
+    UploadTooLargeError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -89,45 +98,6 @@ _LOCK = ".lock"
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _ZIP_TYPES = frozenset({"application/zip", "application/x-zip-compressed", "application/x-zip"})
 _SOURCE = "upload"
-
-
-# --------------------------------------------------------------------------
-# errors
-# --------------------------------------------------------------------------
-class UploadError(IngestError):
-    """Base class of resumable-upload errors."""
-
-
-class UploadNotFoundError(UploadError):
-    """No upload with this id (never created, terminated, or expired and swept)."""
-
-
-class UploadExpiredError(UploadError):
-    """The upload passed its expiry time; it has been removed and must be started again."""
-
-
-class UploadLockedError(UploadError):
-    """Another request is writing to (or completing) this upload right now."""
-
-
-class UploadOffsetError(UploadError):
-    """The request's offset differs from the upload's committed offset."""
-
-    def __init__(self, message: str, offset: int) -> None:
-        super().__init__(message)
-        self.offset = offset
-
-
-class UploadTooLargeError(UploadError):
-    """More bytes than the declared Upload-Length or the archive's size limit."""
-
-
-class UploadChecksumError(UploadError):
-    """A chunk's bytes do not match its Upload-Checksum; the offset did not advance."""
-
-
-class UploadRequestError(UploadError, ValueError):
-    """A malformed length, metadata value or checksum."""
 
 
 # --------------------------------------------------------------------------
