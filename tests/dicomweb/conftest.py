@@ -28,7 +28,9 @@ REASON = "00090097"
 # ---------------------------------------------------------------------------
 # multipart
 # ---------------------------------------------------------------------------
-def multipart_body(parts: Iterable[bytes], boundary: str, part_type: str | None = "application/dicom") -> bytes:
+def multipart_body(
+    parts: Iterable[bytes], boundary: str, part_type: str | None = "application/dicom"
+) -> bytes:
     """A multipart/related body as dicomweb-client writes it (leading CRLF, no final CRLF)."""
     out = io.BytesIO()
     for data in parts:
@@ -60,9 +62,7 @@ class Part:
 
 def parse_multipart(content_type: str, body: bytes) -> list[Part]:
     """Split a multipart/related response (independently of radhub's reader)."""
-    params = dict(
-        p.strip().split("=", 1) for p in content_type.split(";")[1:] if "=" in p
-    )
+    params = dict(p.strip().split("=", 1) for p in content_type.split(";")[1:] if "=" in p)
     boundary = params["boundary"].strip('"').encode()
     assert content_type.lower().startswith("multipart/related"), content_type
     pieces = body.split(b"--" + boundary)

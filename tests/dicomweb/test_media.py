@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-import radhub.api.dicomweb as dicomweb
-from radhub.api.dicomweb._media import canonical, parse_accept, parse_media_type, related_type_matches
+from radhub.api import dicomweb
+from radhub.api.dicomweb._media import (
+    canonical,
+    parse_accept,
+    parse_media_type,
+    related_type_matches,
+)
 from radhub.api.dicomweb.errors import BadRequestError
 
 
@@ -17,7 +22,9 @@ def test_public_api_is_the_router():
 
 
 def test_parse_multipart_related_with_quoted_and_unquoted_parameters():
-    m = parse_media_type('Multipart/Related; type="application/dicom"; boundary=abc; transfer-syntax=*')
+    m = parse_media_type(
+        'Multipart/Related; type="application/dicom"; boundary=abc; transfer-syntax=*'
+    )
     assert m.type == "multipart/related"
     assert m.related_type == "application/dicom"
     assert m.params["boundary"] == "abc"
@@ -42,7 +49,7 @@ def test_comma_inside_quotes_does_not_split():
     assert ranges[0].params["type"] == "a/b,c"
 
 
-@pytest.mark.parametrize("bad", ["nonsense", "a b/c", 'image/png; q=high', "image/png; flag"])
+@pytest.mark.parametrize("bad", ["nonsense", "a b/c", "image/png; q=high", "image/png; flag"])
 def test_malformed_media_types_are_bad_requests(bad):
     with pytest.raises(BadRequestError):
         parse_accept(bad)

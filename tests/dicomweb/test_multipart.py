@@ -6,7 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from radhub.api.dicomweb._multipart import MultipartReader, closing_delimiter, new_boundary, part_header
+from radhub.api.dicomweb._multipart import (
+    MultipartReader,
+    closing_delimiter,
+    new_boundary,
+    part_header,
+)
 from radhub.api.dicomweb.errors import MultipartError
 from tests.dicomweb.conftest import chunks_of, multipart_body
 
@@ -43,9 +48,13 @@ def test_body_starting_with_delimiter_and_missing_final_dashes_is_tolerated():
 
 def test_writer_output_is_readable():
     b = new_boundary()
-    body = part_header(b, "application/dicom", "u1", first=True) + b"one" + part_header(
-        b, "application/dicom", None, first=False
-    ) + b"two" + closing_delimiter(b)
+    body = (
+        part_header(b, "application/dicom", "u1", first=True)
+        + b"one"
+        + part_header(b, "application/dicom", None, first=False)
+        + b"two"
+        + closing_delimiter(b)
+    )
     got = read_all([body], b)
     assert [c for _, c in got] == [b"one", b"two"]
     assert got[0][0]["content-location"] == "u1"
@@ -55,7 +64,10 @@ def test_writer_output_is_readable():
     ("body", "message"),
     [
         (b"no boundary anywhere", "no multipart boundary found"),
-        (b"--b\r\nContent-Type: x\r\n\r\nDATA without end", "closing multipart boundary is missing"),
+        (
+            b"--b\r\nContent-Type: x\r\n\r\nDATA without end",
+            "closing multipart boundary is missing",
+        ),
         (b"--b\r\nContent-Type x\r\n\r\nDATA\r\n--b--", "malformed header line"),
         (b"--bGARBAGE\r\n\r\nDATA\r\n--b--", "unexpected characters after a multipart boundary"),
         (b"--b\r\nContent-Type: x", "ends inside the headers of part 1"),

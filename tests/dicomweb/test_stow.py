@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from tests.conftest import shared_data
 from tests.dicomweb.conftest import (
     DICOM_JSON,
     REASON,
@@ -25,16 +26,22 @@ from tests.dicomweb.conftest import (
     uids_of,
     value,
 )
-from tests.conftest import shared_data
 
-FAILURE_BY_CODE = {"too_large": 0xA700, "missing_uid": 0xA900, "invalid_uid": 0xA900, "conflict": 0x0111}
+FAILURE_BY_CODE = {
+    "too_large": 0xA700,
+    "missing_uid": 0xA900,
+    "invalid_uid": 0xA900,
+    "conflict": 0x0111,
+}
 CANNOT_UNDERSTAND = 0xC000
 DUPLICATE_WARNING = 0xB007
 
 
 def post(client, parts, url="/dicomweb/studies", part_type="application/dicom"):
     boundary = uuid.uuid4().hex
-    return client.post(url, content=multipart_body(parts, boundary, part_type), headers=stow_headers(boundary))
+    return client.post(
+        url, content=multipart_body(parts, boundary, part_type), headers=stow_headers(boundary)
+    )
 
 
 def instance_path(item):
@@ -43,7 +50,10 @@ def instance_path(item):
 
 
 def get_instance(client, url_path, ts="*"):
-    r = client.get(url_path, headers={"Accept": f'multipart/related; type="application/dicom"; transfer-syntax={ts}'})
+    r = client.get(
+        url_path,
+        headers={"Accept": f'multipart/related; type="application/dicom"; transfer-syntax={ts}'},
+    )
     assert r.status_code == 200, r.text
     return parse_multipart(r.headers["content-type"], r.content)
 
@@ -69,7 +79,10 @@ def check_batch(paths, response, reference, *, second_receipt=False):
     assert [value(i, "00081150") for i in ok] == [o.sop_class_uid for o, _ in expected_ok]
     for item, (o, status) in zip(ok, expected_ok):
         assert value(item, "00081196") == (DUPLICATE_WARNING if status == "duplicate" else None)
-        assert instance_path(item) == f"/dicomweb/studies/{o.study_uid}/series/{o.series_uid}/instances/{o.sop_uid}"
+        assert (
+            instance_path(item)
+            == f"/dicomweb/studies/{o.study_uid}/series/{o.series_uid}/instances/{o.sop_uid}"
+        )
     assert len(bad) == len(expected_failed), (paths, body)
     for item, (o, _status) in zip(bad, expected_failed):
         assert value(item, "00081197") == expected_failure(o), (o, item)
@@ -98,7 +111,10 @@ def test_corpus_through_stow_matches_ingest_and_retrieves_bit_exact(sqlite_archi
             o = reference[row["path"]]
             if o.status != "stored":
                 continue
-            [part] = get_instance(client, f"/dicomweb/studies/{o.study_uid}/series/{o.series_uid}/instances/{o.sop_uid}")
+            [part] = get_instance(
+                client,
+                f"/dicomweb/studies/{o.study_uid}/series/{o.series_uid}/instances/{o.sop_uid}",
+            )
             assert part.content == corpus_path(row).read_bytes(), row["path"]
             assert part.content_type.startswith("application/dicom")
 
@@ -114,7 +130,7 @@ def test_one_object_per_request_and_retrieve_url(client):
     r = stow_files(client, [path])
     assert r.status_code == 200, r.text
     [item] = referenced(r.json())
-    study, series, sop = uids_of(path.read_bytes())
+    study, _series, _sop = uids_of(path.read_bytes())
     assert value(r.json(), "00081190") == f"http://testserver/dicomweb/studies/{study}"
     assert value(item, "00081196") is None
     [part] = get_instance(client, instance_path(item))
@@ -123,7 +139,9 @@ def test_one_object_per_request_and_retrieve_url(client):
 
 def test_single_application_dicom_body_is_accepted(client):
     data = make_instance()
-    r = client.post("/dicomweb/studies", content=data, headers={"Content-Type": "application/dicom"})
+    r = client.post(
+        "/dicomweb/studies", content=data, headers={"Content-Type": "application/dicom"}
+    )
     assert r.status_code == 200, r.text
     assert value(referenced(r.json())[0], "00081155") == uids_of(data)[2]
 
@@ -144,14 +162,20 @@ def test_a_bad_part_never_disturbs_the_others(client):
     )
     r = client.post("/dicomweb/studies", content=body, headers=stow_headers(boundary))
     assert r.status_code == 202, r.text
-    assert [value(i, "00081155") for i in referenced(r.json())] == [uids_of(good1)[2], uids_of(good2)[2]]
+    assert [value(i, "00081155") for i in referenced(r.json())] == [
+        uids_of(good1)[2],
+        uids_of(good2)[2],
+    ]
     bad = failed(r.json())
     reasons = [value(i, REASON) for i in bad]
     assert [value(i, "00081197") for i in bad] == [CANNOT_UNDERSTAND] * 4
     assert reasons[0].startswith("truncated:")
     assert reasons[1].startswith("not_dicom:") and "DICM" in reasons[1]
     assert reasons[2].startswith("not_dicom:")
-    assert reasons[3] == "part 5: the part's Content-Type is application/json; only application/dicom parts (DICOM Part 10 objects) can be stored"
+    assert (
+        reasons[3]
+        == "part 5: the part's Content-Type is application/json; only application/dicom parts (DICOM Part 10 objects) can be stored"
+    )
     for item in referenced(r.json()):
         get_instance(client, instance_path(item))
     assert client.app.state.archive.catalog.totals()["instances"] == 2
@@ -215,7 +239,10 @@ def test_study_in_url_rejects_instances_of_other_studies(client):
     ("content_type", "message"),
     [
         ("application/json", "Content-Type application/json is not supported"),
-        ('multipart/related; type="application/dicom+json"; boundary=x', "type=\"application/dicom+json\" is not supported"),
+        (
+            'multipart/related; type="application/dicom+json"; boundary=x',
+            'type="application/dicom+json" is not supported',
+        ),
         ('multipart/related; type="application/octet-stream"; boundary=x', "is not supported"),
         ("text/plain", "Content-Type text/plain is not supported"),
         (None, "Content-Type is required"),
@@ -254,11 +281,31 @@ def test_xml_response_is_not_acceptable(client):
 @pytest.mark.parametrize(
     ("body", "headers", "message"),
     [
-        (b"no delimiter here", {"Content-Type": 'multipart/related; type="application/dicom"; boundary=zz'}, "no multipart boundary found"),
-        (b"--zz\r\n\r\nDATA", {"Content-Type": 'multipart/related; type="application/dicom"; boundary=zz'}, "closing multipart boundary is missing"),
-        (b"--zz--", {"Content-Type": 'multipart/related; type="application/dicom"; boundary=zz'}, "contains no parts"),
-        (b"--zz\r\n\r\nx\r\n--zz--", {"Content-Type": 'multipart/related; type="application/dicom"'}, "no boundary parameter"),
-        (b"--zz\r\nbroken header\r\n\r\nx\r\n--zz--", {"Content-Type": 'multipart/related; type="application/dicom"; boundary=zz'}, "malformed header line"),
+        (
+            b"no delimiter here",
+            {"Content-Type": 'multipart/related; type="application/dicom"; boundary=zz'},
+            "no multipart boundary found",
+        ),
+        (
+            b"--zz\r\n\r\nDATA",
+            {"Content-Type": 'multipart/related; type="application/dicom"; boundary=zz'},
+            "closing multipart boundary is missing",
+        ),
+        (
+            b"--zz--",
+            {"Content-Type": 'multipart/related; type="application/dicom"; boundary=zz'},
+            "contains no parts",
+        ),
+        (
+            b"--zz\r\n\r\nx\r\n--zz--",
+            {"Content-Type": 'multipart/related; type="application/dicom"'},
+            "no boundary parameter",
+        ),
+        (
+            b"--zz\r\nbroken header\r\n\r\nx\r\n--zz--",
+            {"Content-Type": 'multipart/related; type="application/dicom"; boundary=zz'},
+            "malformed header line",
+        ),
     ],
 )
 def test_malformed_multipart_is_400(client, body, headers, message):

@@ -105,7 +105,9 @@ def url_of(row):
 def pick(stored, ts, multiframe=False):
     row = stored[0].get((ts, multiframe))
     if row is None:
-        pytest.skip(f"no stored {'multi' if multiframe else 'single'}-frame object in {ts} in the corpus")
+        pytest.skip(
+            f"no stored {'multi' if multiframe else 'single'}-frame object in {ts} in the corpus"
+        )
     return row
 
 
@@ -129,7 +131,9 @@ def expected_frames(path, numbers):
 # instances
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("ts", SINGLE_FRAME_SYNTAXES)
-@pytest.mark.parametrize("accept", [None, DICOM_ANY, 'multipart/related; type="application/dicom"', "*/*"])
+@pytest.mark.parametrize(
+    "accept", [None, DICOM_ANY, 'multipart/related; type="application/dicom"', "*/*"]
+)
 def test_instance_is_bit_exact_as_stored(wado, stored, ts, accept):
     row = pick(stored, ts)
     headers = {"Accept": accept} if accept else {}
@@ -153,7 +157,12 @@ def test_instance_as_single_application_dicom(wado, stored):
 
 def test_requesting_the_stored_syntax_returns_stored_bytes(wado, stored):
     row = pick(stored, "1.2.840.10008.1.2.4.50")
-    r = wado.get(url_of(row), headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50'})
+    r = wado.get(
+        url_of(row),
+        headers={
+            "Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50'
+        },
+    )
     assert r.status_code == 200
     [part] = parse_multipart(r.headers["content-type"], r.content)
     assert part.content == corpus_path(row).read_bytes()
@@ -161,11 +170,21 @@ def test_requesting_the_stored_syntax_returns_stored_bytes(wado, stored):
 
 @pytest.mark.parametrize(
     ("ts", "target"),
-    [("1.2.840.10008.1.2.4.70", EXPLICIT), ("1.2.840.10008.1.2.5", EXPLICIT), (EXPLICIT, IMPLICIT), (IMPLICIT, EXPLICIT)],
+    [
+        ("1.2.840.10008.1.2.4.70", EXPLICIT),
+        ("1.2.840.10008.1.2.5", EXPLICIT),
+        (EXPLICIT, IMPLICIT),
+        (IMPLICIT, EXPLICIT),
+    ],
 )
 def test_transcoding_to_native_syntaxes_is_lossless(wado, stored, ts, target):
     row = pick(stored, ts)
-    r = wado.get(url_of(row), headers={"Accept": f'multipart/related; type="application/dicom"; transfer-syntax={target}'})
+    r = wado.get(
+        url_of(row),
+        headers={
+            "Accept": f'multipart/related; type="application/dicom"; transfer-syntax={target}'
+        },
+    )
     assert r.status_code == 200, r.text
     [part] = parse_multipart(r.headers["content-type"], r.content)
     assert part.content_type == f"application/dicom; transfer-syntax={target}"
@@ -179,13 +198,22 @@ def test_transcoding_to_native_syntaxes_is_lossless(wado, stored, ts, target):
 @pytest.mark.parametrize(
     ("ts", "target", "message"),
     [
-        (EXPLICIT, "1.2.840.10008.1.2.4.90", "cannot be produced from the stored 1.2.840.10008.1.2.1"),
+        (
+            EXPLICIT,
+            "1.2.840.10008.1.2.4.90",
+            "cannot be produced from the stored 1.2.840.10008.1.2.1",
+        ),
         (BIG_ENDIAN, EXPLICIT, "cannot be produced from the stored 1.2.840.10008.1.2.2"),
     ],
 )
 def test_other_transfer_syntaxes_are_406_with_a_message(wado, stored, ts, target, message):
     row = pick(stored, ts)
-    r = wado.get(url_of(row), headers={"Accept": f'multipart/related; type="application/dicom"; transfer-syntax={target}'})
+    r = wado.get(
+        url_of(row),
+        headers={
+            "Accept": f'multipart/related; type="application/dicom"; transfer-syntax={target}'
+        },
+    )
     assert r.status_code == 406
     assert message in r.json()["detail"]
     assert "transfer-syntax=*" in r.json()["detail"]
@@ -223,7 +251,11 @@ def test_metadata_at_every_level_with_absolute_bulk_uris(wado, stored):
     row = pick(stored, EXPLICIT)
     base = f"/dicomweb/studies/{row['study_instance_uid']}"
     inst = url_of(row)
-    for url, count in ((f"{inst}/metadata", 1), (f"{base}/series/{row['series_instance_uid']}/metadata", None), (f"{base}/metadata", None)):
+    for url, count in (
+        (f"{inst}/metadata", 1),
+        (f"{base}/series/{row['series_instance_uid']}/metadata", None),
+        (f"{base}/metadata", None),
+    ):
         r = wado.get(url, headers={"Accept": DICOM_JSON})
         assert r.status_code == 200
         assert r.headers["content-type"] == DICOM_JSON
@@ -239,7 +271,10 @@ def test_metadata_at_every_level_with_absolute_bulk_uris(wado, stored):
 def test_bulk_pixel_data_native_and_encapsulated(wado, stored):
     row = pick(stored, EXPLICIT)
     [meta] = wado.get(f"{url_of(row)}/metadata").json()
-    r = wado.get(meta["7FE00010"]["BulkDataURI"].replace("http://testserver", ""), headers={"Accept": OHIF_ACCEPT})
+    r = wado.get(
+        meta["7FE00010"]["BulkDataURI"].replace("http://testserver", ""),
+        headers={"Accept": OHIF_ACCEPT},
+    )
     assert r.status_code == 200
     [part] = parse_multipart(r.headers["content-type"], r.content)
     assert part.content == bytes(pydicom.dcmread(corpus_path(row)).PixelData)
@@ -296,13 +331,17 @@ def test_frames_as_stored_with_their_media_type(wado, stored, ts, multiframe):
     row = pick(stored, ts, multiframe)
     n = int(row["frames"])
     numbers = [1] if n == 1 else [n, 1, 2]
-    r = wado.get(f"{url_of(row)}/frames/{','.join(map(str, numbers))}", headers={"Accept": OHIF_ACCEPT})
+    r = wado.get(
+        f"{url_of(row)}/frames/{','.join(map(str, numbers))}", headers={"Accept": OHIF_ACCEPT}
+    )
     assert r.status_code == 200, r.text
     parts = parse_multipart(r.headers["content-type"], r.content)
     media = MEDIA.get(ts, "application/octet-stream")
     part_ts = EXPLICIT if ts in NATIVE else ts
     assert [p.content_type for p in parts] == [f"{media}; transfer-syntax={part_ts}"] * len(numbers)
-    assert [p.headers["content-location"].rsplit("/", 1)[1] for p in parts] == [str(i) for i in numbers]
+    assert [p.headers["content-location"].rsplit("/", 1)[1] for p in parts] == [
+        str(i) for i in numbers
+    ]
     ds = pydicom.dcmread(corpus_path(row), stop_before_pixels=True)
     if ds.get("BitsAllocated", 8) >= 8:
         assert [p.content for p in parts] == expected_frames(corpus_path(row), numbers)
@@ -313,15 +352,27 @@ def test_frames_as_stored_with_their_media_type(wado, stored, ts, multiframe):
     [
         ("1.2.840.10008.1.2.4.50", 'multipart/related; type="image/jpeg"', True),
         ("1.2.840.10008.1.2.4.50", 'multipart/related; type="image/*"', True),
-        ("1.2.840.10008.1.2.4.50", 'multipart/related; type="image/jpeg"; transfer-syntax=1.2.840.10008.1.2.4.50', True),
+        (
+            "1.2.840.10008.1.2.4.50",
+            'multipart/related; type="image/jpeg"; transfer-syntax=1.2.840.10008.1.2.4.50',
+            True,
+        ),
         ("1.2.840.10008.1.2.4.50", 'multipart/related; type="application/octet-stream"', False),
         ("1.2.840.10008.1.2.4.50", 'multipart/related; type="image/jp2"', False),
         ("1.2.840.10008.1.2.5", 'multipart/related; type="image/x-dicom-rle"', True),
         (EXPLICIT, 'multipart/related; type="application/octet-stream"', True),
-        (IMPLICIT, f'multipart/related; type="application/octet-stream"; transfer-syntax={EXPLICIT}', True),
+        (
+            IMPLICIT,
+            f'multipart/related; type="application/octet-stream"; transfer-syntax={EXPLICIT}',
+            True,
+        ),
         (EXPLICIT, 'multipart/related; type="image/jpeg"', False),
         ("1.2.840.10008.1.2.8.1", 'multipart/related; type="application/octet-stream"', False),
-        ("1.2.840.10008.1.2.4.90", 'multipart/related; type="image/jpeg", multipart/related; type="image/jp2"', True),
+        (
+            "1.2.840.10008.1.2.4.90",
+            'multipart/related; type="image/jpeg", multipart/related; type="image/jp2"',
+            True,
+        ),
     ],
 )
 def test_frame_accept_negotiation(wado, stored, ts, accept, ok):
@@ -336,7 +387,11 @@ def test_frame_accept_negotiation(wado, stored, ts, accept, ok):
 
 @pytest.mark.parametrize(
     ("frames", "status", "message"),
-    [("0", 400, "starting at 1"), ("1,a", 400, "comma-separated frame numbers"), ("99", 404, "frame 99 does not exist")],
+    [
+        ("0", 400, "starting at 1"),
+        ("1,a", 400, "comma-separated frame numbers"),
+        ("99", 404, "frame 99 does not exist"),
+    ],
 )
 def test_frame_errors(wado, stored, frames, status, message):
     row = pick(stored, EXPLICIT)
@@ -369,7 +424,9 @@ def test_frames_with_comma_encoded(wado, stored):
 )
 def test_unknown_instance_is_404_with_a_message(wado, stored, suffix):
     row = pick(stored, EXPLICIT)
-    r = wado.get(f"/dicomweb/studies/{row['study_instance_uid']}/series/{row['series_instance_uid']}/instances/1.2.3.4{suffix}")
+    r = wado.get(
+        f"/dicomweb/studies/{row['study_instance_uid']}/series/{row['series_instance_uid']}/instances/1.2.3.4{suffix}"
+    )
     assert r.status_code == 404
     assert "instance 1.2.3.4 of series" in r.json()["detail"]
 
@@ -384,8 +441,14 @@ def test_unknown_study_and_series_are_404(wado):
 @pytest.mark.parametrize(
     ("path", "message"),
     [
-        ("/dicomweb/studies/..%2F..%2F..%2Fetc%2Fpasswd", "StudyInstanceUID '..' in the URL is not a valid UID"),
-        ("/dicomweb/studies/1.2.3/series/..%2F..", "SeriesInstanceUID '..' in the URL is not a valid UID"),
+        (
+            "/dicomweb/studies/..%2F..%2F..%2Fetc%2Fpasswd",
+            "StudyInstanceUID '..' in the URL is not a valid UID",
+        ),
+        (
+            "/dicomweb/studies/1.2.3/series/..%2F..",
+            "SeriesInstanceUID '..' in the URL is not a valid UID",
+        ),
         ("/dicomweb/studies/1.2.3/series/4.5/instances/abc/metadata", "SOPInstanceUID 'abc'"),
         ("/dicomweb/studies/1." + "1" * 80, "a UID has at most 64"),
         ("/dicomweb/studies/1.2.3/series/x/instances", "SeriesInstanceUID 'x'"),
@@ -411,6 +474,15 @@ def test_instances_are_never_silently_mixed_between_studies(wado):
     boundary = uuid.uuid4().hex
     from tests.dicomweb.conftest import multipart_body, stow_headers
 
-    assert wado.post("/dicomweb/studies", content=multipart_body([data], boundary), headers=stow_headers(boundary)).status_code == 200
-    r = wado.get(f"/dicomweb/studies/1.2.3/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}")
+    assert (
+        wado.post(
+            "/dicomweb/studies",
+            content=multipart_body([data], boundary),
+            headers=stow_headers(boundary),
+        ).status_code
+        == 200
+    )
+    r = wado.get(
+        f"/dicomweb/studies/1.2.3/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+    )
     assert r.status_code == 404
