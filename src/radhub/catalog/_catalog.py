@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from radhub.catalog._bulk import index_batch, name_key
 from radhub.catalog._models import Conflict, Instance, InstanceCheck, Patient, Series, Study
 from radhub.catalog.errors import NotFoundError
 
@@ -45,7 +46,7 @@ class InstanceRecord:
     blob_sha256: str
     size: int
     transfer_syntax_uid: str
-    metadata: dict[str, Any]
+    metadata: dict[str, Any] | str  # PS3.18 JSON, or its serialised text
     patient_id: str = ""
     issuer: str = ""
     patient_name: str = ""
@@ -123,6 +124,7 @@ class Catalog:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        self._group = _GroupCommit(self.register_many)
         if migrate:
             self.migrate()
 
@@ -144,16 +146,29 @@ class Catalog:
             yield s
 
     @contextmanager
-    def _write(self) -> Iterator[Session]:
+    def _write_conn(self) -> Iterator[Connection]:
+        """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit."""
         lock = self._write_lock
         if lock is not None:
             lock.acquire()
         try:
-            with self._sessions() as s, s.begin():
-                yield s
+            with self.engine.connect() as conn:
+                if self.is_sqlite:
+                    # take the write lock up front: a deferred transaction that
+                    # reads first can fail to upgrade when another process writes
+                    conn.execution_options(radhub_write=True)
+                with conn.begin():
+                    yield conn
         finally:
             if lock is not None:
                 lock.release()
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """An ORM session in a write transaction, committed on exit."""
+        with self._write_conn() as conn, Session(bind=conn, expire_on_commit=False) as s:
+            yield s
+            s.flush()
 
     # -- writes ------------------------------------------------------------
     def register(self, rec: InstanceRecord, *, conflict_action: str = "kept_first") -> RegisterOutcome:
@@ -163,11 +178,29 @@ class Catalog:
         same UID is known with the same bytes (idempotent), and ``conflict``
         when it is known with different bytes; the conflict is recorded with
         ``conflict_action`` and the stored instance is left untouched.
+
+        Concurrent callers are group-committed: while one transaction runs,
+        the records that arrive wait and are then indexed together in the
+        next one (each caller still returns only once its record is
+        committed), so that N parallel senders cost far fewer than N commits.
         """
+        return self._group.submit(rec, conflict_action)
+
+    def register_many(
+        self, records: Sequence[InstanceRecord], *, conflict_action: str = "kept_first"
+    ) -> list[RegisterOutcome]:
+        """Index several durable instances in one transaction (outcomes in order).
+
+        The outcomes are those of calling :meth:`register` for each record in
+        order; the whole batch is committed or nothing is.
+        """
+        if not records:
+            return []
         for attempt in range(8):
             try:
-                with self._write() as s:
-                    return self._register(s, rec, conflict_action)
+                with self._write_conn() as conn:
+                    raw = index_batch(conn, records, conflict_action)
+                return [RegisterOutcome(status, existing) for status, existing in raw]
             except (IntegrityError, OperationalError) as exc:
                 # a concurrent writer created the same patient/study/series
                 # (PostgreSQL) or held the lock too long (SQLite): retry
@@ -177,120 +210,12 @@ class Catalog:
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _register(self, s: Session, rec: InstanceRecord, conflict_action: str) -> RegisterOutcome:
-        existing = s.execute(
-            select(Instance.blob_sha256).where(Instance.sop_uid == rec.sop_uid)
-        ).scalar_one_or_none()
-        now = _utcnow()
-        if existing is not None:
-            if existing == rec.blob_sha256:
-                return RegisterOutcome("duplicate", existing)
-            s.add(
-                Conflict(
-                    sop_uid=rec.sop_uid,
-                    blob_sha256=rec.blob_sha256,
-                    size=rec.size,
-                    action=conflict_action,
-                    source=rec.source,
-                    received_at=now,
-                )
-            )
-            return RegisterOutcome("conflict", existing)
-
-        patient = s.execute(
-            select(Patient).where(Patient.patient_id == rec.patient_id, Patient.issuer == rec.issuer)
-        ).scalar_one_or_none()
-        if patient is None:
-            patient = Patient(
-                patient_id=rec.patient_id,
-                issuer=rec.issuer,
-                patient_name=rec.patient_name,
-                patient_name_key=name_key(rec.patient_name),
-                birth_date=rec.birth_date,
-                sex=rec.sex,
-            )
-            s.add(patient)
-            s.flush()
-
-        study = s.execute(select(Study).where(Study.study_uid == rec.study_uid)).scalar_one_or_none()
-        if study is None:
-            study = Study(
-                study_uid=rec.study_uid,
-                patient_pk=patient.pk,
-                study_date=rec.study_date,
-                study_time=rec.study_time,
-                accession_number=rec.accession_number,
-                study_id=rec.study_id,
-                study_description=rec.study_description,
-                referring_physician=rec.referring_physician,
-                referring_physician_key=name_key(rec.referring_physician),
-                institution_name=rec.institution_name,
-                modalities="",
-                num_series=0,
-                num_instances=0,
-                size_bytes=0,
-                created_at=now,
-                updated_at=now,
-            )
-            s.add(study)
-            s.flush()
-
-        series = s.execute(select(Series).where(Series.series_uid == rec.series_uid)).scalar_one_or_none()
-        new_series = series is None
-        if series is None:
-            series = Series(
-                series_uid=rec.series_uid,
-                study_pk=study.pk,
-                modality=rec.modality,
-                series_number=rec.series_number,
-                series_description=rec.series_description,
-                body_part=rec.body_part,
-                performed_start_date=rec.performed_start_date,
-                performed_start_time=rec.performed_start_time,
-                num_instances=0,
-            )
-            s.add(series)
-            s.flush()
-
-        inst = Instance(
-            sop_uid=rec.sop_uid,
-            series_pk=series.pk,
-            sop_class_uid=rec.sop_class_uid,
-            instance_number=rec.instance_number,
-            transfer_syntax_uid=rec.transfer_syntax_uid,
-            frames=rec.frames,
-            rows=rec.rows,
-            columns=rec.columns,
-            blob_sha256=rec.blob_sha256,
-            size=rec.size,
-            metadata_json=json.dumps(rec.metadata, separators=(",", ":")),
-            source=rec.source,
-            calling_ae=rec.calling_ae,
-            received_at=now,
-        )
-        s.add(inst)
-        s.flush()
-        for code in sorted(set(rec.checks)):
-            s.add(InstanceCheck(instance_pk=inst.pk, code=code))
-
-        modalities = [m for m in study.modalities.split("\\") if m]
-        if rec.modality and rec.modality not in modalities:
-            modalities.append(rec.modality)
-        s.execute(
-            update(Study)
-            .where(Study.pk == study.pk)
-            .values(
-                num_instances=Study.num_instances + 1,
-                num_series=Study.num_series + (1 if new_series else 0),
-                size_bytes=Study.size_bytes + rec.size,
-                modalities="\\".join(sorted(modalities)),
-                updated_at=now,
-            )
-        )
-        s.execute(
-            update(Series).where(Series.pk == series.pk).values(num_instances=Series.num_instances + 1)
-        )
-        return RegisterOutcome("created")
+    def known_sha256(self, sop_uid: str) -> str | None:
+        """Digest of the stored instance with this SOP Instance UID, or ``None`` (one indexed lookup)."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(Instance.blob_sha256).where(Instance.sop_uid == sop_uid)
+            ).scalar_one_or_none()
 
     # -- reads -------------------------------------------------------------
     def instance(self, sop_uid: str, *, study_uid: str | None = None, series_uid: str | None = None) -> StoredInstance:
@@ -423,6 +348,14 @@ class Catalog:
             )
         return a | b
 
+    def references_blob(self, sha256: str) -> bool:
+        """Whether an instance (or a kept conflict version) points to this blob (indexed lookups)."""
+        with self.engine.connect() as conn:
+            if conn.execute(select(Instance.pk).where(Instance.blob_sha256 == sha256).limit(1)).first():
+                return True
+            q = select(Conflict.pk).where(Conflict.blob_sha256 == sha256, Conflict.action == "kept_both").limit(1)
+            return conn.execute(q).first() is not None
+
     def delete_instance(self, sop_uid: str) -> None:
         """Remove an instance's index row (lifecycle operations; blobs are kept)."""
         with self._write() as s:
@@ -444,6 +377,91 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("radhub_write") else "BEGIN")
+
+
+class _Pending:
+    __slots__ = ("record", "action", "event", "leader", "outcome", "error")
+
+    def __init__(self, record: InstanceRecord, action: str) -> None:
+        self.record = record
+        self.action = action
+        self.event = threading.Event()
+        self.leader = False
+        self.outcome: RegisterOutcome | None = None
+        self.error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Leader/follower group commit of single-record registrations.
+
+    The first caller becomes the leader and indexes every pending record (up
+    to ``max_batch``) in one transaction; callers arriving meanwhile wait.
+    When the transaction ends the leader wakes the records it committed and
+    hands leadership to the oldest record still pending. A failing batch is
+    retried record by record so that one bad record fails only its caller.
+    """
+
+    def __init__(self, run: Any, max_batch: int = 64) -> None:
+        self._run = run
+        self._max = max_batch
+        self._lock = threading.Lock()
+        self._pending: list[_Pending] = []
+        self._busy = False
+
+    def submit(self, record: InstanceRecord, action: str) -> RegisterOutcome:
+        p = _Pending(record, action)
+        with self._lock:
+            self._pending.append(p)
+            if not self._busy:
+                self._busy = True
+                p.leader = True
+        if not p.leader:
+            p.event.wait()
+        if p.leader:
+            with self._lock:
+                batch = self._pending[: self._max]
+                del self._pending[: self._max]
+            try:
+                self._execute(batch)
+            finally:
+                with self._lock:
+                    if self._pending:
+                        nxt = self._pending[0]
+                        nxt.leader = True
+                        nxt.event.set()
+                    else:
+                        self._busy = False
+                for q in batch:
+                    if q is not p:
+                        q.event.set()
+        if p.error is not None:
+            raise p.error
+        if p.outcome is None:  # pragma: no cover - every batch member gets an outcome or an error
+            raise RuntimeError("group commit left a record without an outcome")
+        return p.outcome
+
+    def _execute(self, batch: list[_Pending]) -> None:
+        # contiguous runs with the same conflict action share a transaction
+        runs: list[list[_Pending]] = []
+        for q in batch:
+            if runs and runs[-1][0].action == q.action:
+                runs[-1].append(q)
+            else:
+                runs.append([q])
+        for run in runs:
+            try:
+                outcomes = self._run([q.record for q in run], conflict_action=run[0].action)
+                for q, o in zip(run, outcomes):
+                    q.outcome = o
+            except Exception as exc:
+                if len(run) == 1:
+                    run[0].error = exc
+                    continue
+                for q in run:
+                    try:
+                        q.outcome = self._run([q.record], conflict_action=q.action)[0]
+                    except Exception as one_exc:  # noqa: BLE001 - handed to that record's caller
+                        q.error = one_exc
 
 

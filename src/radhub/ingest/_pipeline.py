@@ -26,7 +26,7 @@ from radhub.store import BlobStore, BlobTooLargeError, BlobWriter
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["IngestResult", "IngestStatus", "Ingestor"]
+__all__ = ["IngestResult", "IngestStatus", "Ingestor", "build_record"]
 
 _CHUNK = 1 << 20
 
@@ -188,10 +188,9 @@ class Ingestor:
             size=size,
             checks=checks,
         )
-        existing = self.catalog.instances(sop_uid=header.sop_instance_uid)
-        if existing:
-            known = existing[0]
-            if known.blob_sha256 == digest:
+        known_sha256 = self.catalog.known_sha256(header.sop_instance_uid)
+        if known_sha256 is not None:
+            if known_sha256 == digest:
                 if self.store.exists(digest):
                     writer.abort()
                 else:  # the blob was lost: repair it from the identical bytes
@@ -208,7 +207,7 @@ class Ingestor:
         if outcome.status == "duplicate":
             return self._done(source, IngestResult(IngestStatus.DUPLICATE, **base))
         # a concurrent sender stored different bytes under this UID first
-        if self.settings.conflict_policy is not ConflictPolicy.KEEP_BOTH and digest not in self.catalog.blob_digests():
+        if self.settings.conflict_policy is not ConflictPolicy.KEEP_BOTH and not self.catalog.references_blob(digest):
             self.store.delete(digest)
         return self._done(source, self._conflict_result(base))
 
@@ -255,44 +254,7 @@ class Ingestor:
     def _record(
         self, header: InstanceHeader, digest: str, size: int, checks: tuple[str, ...], source: str, calling_ae: str
     ) -> InstanceRecord:
-        ds = header.dataset
-        meta = dataset_to_json(ds)
-        meta["00083002"] = {"vr": "UI", "Value": [header.transfer_syntax_uid]}
-        return InstanceRecord(
-            sop_uid=header.sop_instance_uid,
-            sop_class_uid=header.sop_class_uid,
-            study_uid=header.study_instance_uid,
-            series_uid=header.series_instance_uid,
-            blob_sha256=digest,
-            size=size,
-            transfer_syntax_uid=header.transfer_syntax_uid,
-            metadata=meta,
-            patient_id=_s(ds, "PatientID", 64),
-            issuer=_s(ds, "IssuerOfPatientID", 64),
-            patient_name=_s(ds, "PatientName", 324),
-            birth_date=_date(ds, "PatientBirthDate"),
-            sex=_s(ds, "PatientSex", 16),
-            study_date=_date(ds, "StudyDate"),
-            study_time=normalise_time(_s(ds, "StudyTime", 32))[:32],
-            accession_number=_s(ds, "AccessionNumber", 64),
-            study_id=_s(ds, "StudyID", 16),
-            study_description=_s(ds, "StudyDescription", 256),
-            referring_physician=_s(ds, "ReferringPhysicianName", 324),
-            institution_name=_s(ds, "InstitutionName", 128),
-            modality=_s(ds, "Modality", 16).upper(),
-            series_number=_s(ds, "SeriesNumber", 12),
-            series_description=_s(ds, "SeriesDescription", 256),
-            body_part=_s(ds, "BodyPartExamined", 64),
-            performed_start_date=_date(ds, "PerformedProcedureStepStartDate"),
-            performed_start_time=normalise_time(_s(ds, "PerformedProcedureStepStartTime", 32))[:32],
-            instance_number=_s(ds, "InstanceNumber", 12),
-            frames=_int(ds, "NumberOfFrames", 1) if any(t in ds for t in (0x7FE00010, 0x7FE00008, 0x7FE00009)) else 0,
-            rows=_int(ds, "Rows"),
-            columns=_int(ds, "Columns"),
-            source=source,
-            calling_ae=calling_ae.strip()[:16],
-            checks=checks,
-        )
+        return build_record(header, sha256=digest, size=size, checks=checks, source=source, calling_ae=calling_ae)
 
     def _done(self, source: str, result: IngestResult) -> IngestResult:
         if result.status is IngestStatus.REJECTED:
@@ -303,3 +265,57 @@ class Ingestor:
             except Exception:  # a listener must not undo an acknowledged store
                 logger.exception("ingest listener failed")
         return result
+
+
+def build_record(
+    header: InstanceHeader,
+    *,
+    sha256: str,
+    size: int,
+    checks: tuple[str, ...] = (),
+    source: str = "",
+    calling_ae: str = "",
+) -> InstanceRecord:
+    """The catalog record of a parsed object: what the ingest pipeline indexes.
+
+    Also used to index in bulk (:func:`radhub.catalog._bulk.bulk_index`),
+    so that a catalog built in bulk holds what ingest would have written.
+    """
+    ds = header.dataset
+    meta = dataset_to_json(ds)
+    meta["00083002"] = {"vr": "UI", "Value": [header.transfer_syntax_uid]}
+    return InstanceRecord(
+        sop_uid=header.sop_instance_uid,
+        sop_class_uid=header.sop_class_uid,
+        study_uid=header.study_instance_uid,
+        series_uid=header.series_instance_uid,
+        blob_sha256=sha256,
+        size=size,
+        transfer_syntax_uid=header.transfer_syntax_uid,
+        metadata=meta,
+        patient_id=_s(ds, "PatientID", 64),
+        issuer=_s(ds, "IssuerOfPatientID", 64),
+        patient_name=_s(ds, "PatientName", 324),
+        birth_date=_date(ds, "PatientBirthDate"),
+        sex=_s(ds, "PatientSex", 16),
+        study_date=_date(ds, "StudyDate"),
+        study_time=normalise_time(_s(ds, "StudyTime", 32))[:32],
+        accession_number=_s(ds, "AccessionNumber", 64),
+        study_id=_s(ds, "StudyID", 16),
+        study_description=_s(ds, "StudyDescription", 256),
+        referring_physician=_s(ds, "ReferringPhysicianName", 324),
+        institution_name=_s(ds, "InstitutionName", 128),
+        modality=_s(ds, "Modality", 16).upper(),
+        series_number=_s(ds, "SeriesNumber", 12),
+        series_description=_s(ds, "SeriesDescription", 256),
+        body_part=_s(ds, "BodyPartExamined", 64),
+        performed_start_date=_date(ds, "PerformedProcedureStepStartDate"),
+        performed_start_time=normalise_time(_s(ds, "PerformedProcedureStepStartTime", 32))[:32],
+        instance_number=_s(ds, "InstanceNumber", 12),
+        frames=_int(ds, "NumberOfFrames", 1) if any(t in ds for t in (0x7FE00010, 0x7FE00008, 0x7FE00009)) else 0,
+        rows=_int(ds, "Rows"),
+        columns=_int(ds, "Columns"),
+        source=source,
+        calling_ae=calling_ae.strip()[:16],
+        checks=checks,
+    )
