@@ -461,6 +461,14 @@ def test_invalid_uids_in_urls_are_400(wado, path, message):
     assert message in r.json()["detail"]
 
 
+def test_trailing_slash_redirects(wado, stored):
+    row = pick(stored, EXPLICIT)
+    r = wado.get(f"{url_of(row)}/metadata/", follow_redirects=False)
+    assert r.status_code == 307
+    assert r.headers["location"].endswith(f"{url_of(row)}/metadata")
+    assert wado.get("/dicomweb/studies/?limit=1").status_code == 200
+
+
 def test_unknown_resource_and_wrong_method(wado):
     r = wado.get("/dicomweb/nothing-here")
     assert r.status_code == 404 and "no DICOMweb resource" in r.json()["detail"]
