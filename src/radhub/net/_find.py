@@ -101,7 +101,7 @@ def _value_string(elem: DataElement) -> str:
         if value.strip(b"\x00 "):
             raise IdentifierError(
                 DimseStatus.CANNOT_UNDERSTAND,
-                f"matching on binary attribute {elem.keyword} is not supported; send it empty",
+                f"matching on binary values is not supported ({elem.keyword})",
                 [int(elem.tag)],
             )
         return ""
@@ -181,7 +181,7 @@ def parse_find_identifier(
             if not _sequence_is_empty(elem):
                 raise IdentifierError(
                     DimseStatus.CANNOT_UNDERSTAND,
-                    f"sequence matching on {kw} is not supported; send it empty",
+                    f"sequence matching is not supported ({kw})",
                     [int(tag)],
                 )
             value = ""

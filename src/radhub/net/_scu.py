@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom.filereader import read_file_meta_info
+from pydicom import dcmread
 from pynetdicom import AE, build_context
 
 from radhub.net._contexts import MAX_CONTEXTS
@@ -49,18 +50,32 @@ class _Item:
 
 
 def _read_items(paths: Iterable[str | Path]) -> tuple[list[_Item], list[StoreOutcome]]:
+    """SOP Class/Instance UIDs as the data set states them (the File Meta copy may differ)."""
     items, skipped = [], []
     for p in paths:
         path = str(p)
         try:
-            meta = read_file_meta_info(path)
-            sop_class = str(meta.MediaStorageSOPClassUID).strip("\x00 ")
-            sop_instance = str(meta.MediaStorageSOPInstanceUID).strip("\x00 ")
-            ts = str(meta.TransferSyntaxUID).strip("\x00 ")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = dcmread(
+                    path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"]
+                )
         except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not raised
             skipped.append(
+                StoreOutcome(path, "", None, f"not a readable DICOM file ({type(exc).__name__})")
+            )
+            continue
+        meta = ds.file_meta
+        ts = str(meta.get("TransferSyntaxUID", "")).strip("\x00 ")
+        sop_class = str(ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID", "")).strip(
+            "\x00 "
+        )
+        sop_instance = str(ds.get("SOPInstanceUID") or meta.get("MediaStorageSOPInstanceUID", ""))
+        sop_instance = sop_instance.strip("\x00 ")
+        if not ts or not sop_class or not sop_instance:
+            skipped.append(
                 StoreOutcome(
-                    path, "", None, f"no usable File Meta Information ({type(exc).__name__})"
+                    path, sop_instance, None, "the file lacks its transfer syntax or SOP UIDs"
                 )
             )
             continue
@@ -82,7 +97,9 @@ def store_files(
     Every file's own transfer syntax is proposed (one presentation context
     per SOP class and transfer syntax, several associations if more than 128
     are needed) and the bytes after its File Meta are sent unchanged, unlike
-    tools that decode and re-encode.
+    tools that decode and re-encode. The request's Affected SOP Class and
+    Instance UIDs are the data set's own; the File Meta copies are used only
+    when the data set lacks them.
 
     Parameters
     ----------

@@ -86,9 +86,11 @@ def store_status(result: IngestResult, policy: ConflictPolicy) -> tuple[DimseSta
     text = _REJECT_TEXT.get(code, "the object was refused by the archive")
     detail = _reason_detail(code, result.reason)
     if detail and code == "missing_uid":
-        text = f"required attribute {detail} is missing or empty"
+        text = f"{detail} is missing or empty"
     elif detail and code == "invalid_uid":
         text = f"{detail} is not a valid UID"
+    elif detail and code == "truncated":
+        text = f"element {detail} runs past the end of the data set"
     elif detail:
         text = f"element {detail} value is invalid"
     return DimseStatus.CANNOT_UNDERSTAND, f"{code}: {text}"
