@@ -38,7 +38,15 @@ def retriever_of(request: Request) -> Retriever:
 
 
 def service_url(request: Request) -> str:
-    """Absolute URL of the DICOMweb service root (``http://host:port/dicomweb``)."""
+    """Absolute URL of the DICOMweb service root (``http://host:port/dicomweb``).
+
+    Built from the request's Host header (RFC 9110), unless the settings
+    carry a ``public_url`` (e.g. behind a proxy, or for clients such as
+    dicomweb-client that send ``Host`` without the port).
+    """
+    public = getattr(archive_of(request).settings, "public_url", None)
+    if public:
+        return str(public).rstrip("/") + PREFIX
     return str(request.base_url).rstrip("/") + PREFIX
 
 
