@@ -42,6 +42,11 @@ def dataset_bytes(part10: bytes) -> bytes:
             pos += 8 + struct.unpack_from("<H", part10, pos + 6)[0]
 
 
+def on_the_wire(data: bytes) -> bytes:
+    """A data set as DIMSE carries it: an odd-length (deflated) one gets its NUL pad byte."""
+    return data + b"\x00" if len(data) % 2 else data
+
+
 def meta_of(path_or_bytes: Path | bytes) -> pydicom.dataset.FileMetaDataset:
     """File Meta Information of a Part 10 file or byte string."""
     from io import BytesIO
@@ -185,3 +190,44 @@ def make_archive(tmp_path: Path) -> Iterator[object]:
     yield make
     for a in opened:
         a.close()
+
+
+# --------------------------------------------------------------------------
+# an archive for retrieve tests: the GE CT series plus one instance per stored TS
+# --------------------------------------------------------------------------
+GE_SERIES_DIR = DICOM_DIR / "dcm_qa_ct_GE"
+
+
+class RetrieveArchive:
+    """An archive loaded through the ingest pipeline, with what was stored."""
+
+    def __init__(self, archive: Archive) -> None:
+        from radhub.ingest import IngestStatus
+
+        self.archive = archive
+        self.by_ts: dict[str, str] = {}  # transfer syntax -> SOP Instance UID
+        ge = sorted(GE_SERIES_DIR.glob("*.dcm"))
+        for path in ge:
+            assert archive.ingestor.ingest_file(path).status is IngestStatus.STORED
+        first = pydicom.dcmread(ge[0], stop_before_pixels=True)
+        self.ge_study = str(first.StudyInstanceUID)
+        self.ge_series = str(first.SeriesInstanceUID)
+        self.ge_patient = str(first.PatientID)
+        for row in corpus_rows():
+            ts = row["transfer_syntax_uid"]
+            if not ts or ts in self.by_ts or row["valid"] != "yes":
+                continue
+            result = archive.ingestor.ingest_file(corpus_path(row))
+            if result.status is IngestStatus.STORED:
+                self.by_ts[ts] = str(result.sop_instance_uid)
+
+    def stored(self, sop_uid: str) -> bytes:
+        return stored_part10(self.archive, sop_uid)
+
+
+@pytest.fixture(scope="module")
+def retrieve_archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RetrieveArchive]:
+    """Shared by the tests of one module; they only read it."""
+    archive = Archive.open(Settings(data_dir=tmp_path_factory.mktemp("retrieve") / "data"))
+    yield RetrieveArchive(archive)
+    archive.close()

@@ -108,7 +108,8 @@ def send_encoded(
 
     Mirrors :meth:`pynetdicom.association.Association.send_c_store` (it waits
     for the association's reactor to pause so that the response is not taken
-    by it) but puts ``data`` on the wire unchanged.
+    by it) but puts ``data`` on the wire unchanged, except that an odd-length
+    (deflated) data set gets the trailing NUL pad byte PS3.5 A.5 requires.
 
     Returns
     -------
@@ -125,7 +126,9 @@ def send_encoded(
     req.AffectedSOPInstanceUID = UID(sop_instance_uid)
     req.MoveOriginatorApplicationEntityTitle = originator_aet
     req.MoveOriginatorMessageID = originator_id
-    req.DataSet = BytesIO(data)
+    # A data set on the wire has even length; only a deflated one can be odd
+    # (a non-conformant sender omitted the trailing NUL pad of PS3.5 A.5).
+    req.DataSet = BytesIO(data + b"\x00" if len(data) % 2 else data)
 
     # Same hand-over as pynetdicom's send_c_store: pause the reactor while we
     # wait for our response (a no-op wait when called from a service handler,
@@ -142,7 +145,7 @@ def send_encoded(
     status = Dataset()
     if rsp is None:
         if assoc.is_established:
-            logger.error("no C-STORE response within the DIMSE timeout; aborting the association")
+            logger.error("no C-STORE response (DIMSE timeout); aborting the association")
             assoc.abort()
         return status
     if not rsp.is_valid_response:
