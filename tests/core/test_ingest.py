@@ -192,3 +192,20 @@ def test_whole_corpus_outcomes_match_manifest(sqlite_archive):
 
 def test_file_path_is_not_required_in_corpus():
     assert shared_data("dicom", "manifest.csv").exists()
+
+
+def test_series_of_another_study_is_refused(archive, make_instance):
+    """A series belongs to one study: reusing its UID under another study is rejected, not re-filed."""
+    series = generate_uid()
+    first = archive.ingestor.ingest_bytes(make_instance(SeriesInstanceUID=series), source="test")
+    assert first.status is IngestStatus.STORED
+    other = make_instance(SeriesInstanceUID=series)  # new StudyInstanceUID
+    res = archive.ingestor.ingest_bytes(other, source="test")
+    assert res.status is IngestStatus.REJECTED and res.code == "series_mismatch"
+    assert "another study" in (res.reason or "")
+    assert archive.catalog.instances(sop_uid=res.sop_instance_uid) == []
+    assert not archive.store.exists(hashlib.sha256(other).hexdigest())
+    assert archive.catalog.totals()["studies"] == 1
+    # the same series in its own study is fine
+    again = archive.ingestor.ingest_bytes(make_instance(SeriesInstanceUID=series, StudyInstanceUID=first.study_instance_uid), source="test")
+    assert again.status is IngestStatus.STORED

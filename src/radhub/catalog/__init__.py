@@ -15,9 +15,9 @@ from radhub.catalog._query import (
 from radhub.catalog.errors import CatalogError, NotFoundError, QueryError
 
 __all__ = [
-    "DEFAULT_FIELDS",
     "Catalog",
     "CatalogError",
+    "DEFAULT_FIELDS",
     "InstanceRecord",
     "NotFoundError",
     "QueryError",

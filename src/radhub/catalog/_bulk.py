@@ -63,6 +63,40 @@ def _select_in(conn: Connection, columns: Sequence[Any], key: Any, values: Seque
     return rows
 
 
+def _refuse_series_of_other_studies(
+    conn: Connection,
+    new: list[InstanceRecord],
+    positions: list[int],
+    outcomes: list[tuple[str, str | None]],
+    known: dict[str, str],
+) -> list[InstanceRecord]:
+    """Drop records whose series is already filed under another study.
+
+    A series belongs to exactly one study; filing an instance under the
+    series of another study would silently move it. Such records get the
+    outcome ``series_mismatch`` and are not indexed.
+    """
+    if not new:
+        return new
+    owner: dict[str, str] = {}
+    series_uids = list({r.series_uid for r in new})
+    for part in _chunks(series_uids):
+        q = (
+            select(_SE.c.series_uid, _ST.c.study_uid)
+            .select_from(_SE.join(_ST, _SE.c.study_pk == _ST.c.pk))
+            .where(_SE.c.series_uid.in_(part))
+        )
+        owner.update({s: st for s, st in conn.execute(q)})
+    kept: list[InstanceRecord] = []
+    for pos, r in zip(positions, new, strict=True):
+        if owner.setdefault(r.series_uid, r.study_uid) != r.study_uid:
+            outcomes[pos] = ("series_mismatch", None)
+            known.pop(r.sop_uid, None)
+        else:
+            kept.append(r)
+    return kept
+
+
 def index_batch(
     conn: Connection, records: Sequence[InstanceRecord], conflict_action: str
 ) -> list[tuple[str, str | None]]:
@@ -81,12 +115,14 @@ def index_batch(
     for sop, sha in _select_in(conn, (_I.c.sop_uid, _I.c.blob_sha256), _I.c.sop_uid, uids):
         known[sop] = sha
     new: list[InstanceRecord] = []
+    new_pos: list[int] = []
     conflicts: list[dict[str, Any]] = []
-    for r in records:
+    for i, r in enumerate(records):
         existing = known.get(r.sop_uid)
         if existing is None:
             known[r.sop_uid] = r.blob_sha256
             new.append(r)
+            new_pos.append(i)
             outcomes.append(("created", None))
         elif existing == r.blob_sha256:
             outcomes.append(("duplicate", existing))
@@ -104,6 +140,7 @@ def index_batch(
             outcomes.append(("conflict", existing))
     if conflicts:
         conn.execute(insert(_CF), conflicts)
+    new = _refuse_series_of_other_studies(conn, new, new_pos, outcomes, known)
     if not new:
         return outcomes
 

@@ -206,6 +206,16 @@ class Ingestor:
             return self._done(source, IngestResult(IngestStatus.STORED, **base))
         if outcome.status == "duplicate":
             return self._done(source, IngestResult(IngestStatus.DUPLICATE, **base))
+        if outcome.status == "series_mismatch":
+            if not self.catalog.references_blob(digest):
+                self.store.delete(digest)
+            reason = (
+                "SeriesInstanceUID is already filed under another study; "
+                "a series belongs to one study (correct the UIDs and send again)"
+            )
+            return self._done(
+                source, IngestResult(IngestStatus.REJECTED, code="series_mismatch", reason=reason, **base)
+            )
         # a concurrent sender stored different bytes under this UID first
         if self.settings.conflict_policy is not ConflictPolicy.KEEP_BOTH and not self.catalog.references_blob(digest):
             self.store.delete(digest)
