@@ -85,15 +85,18 @@ def main(argv: list[str] | None = None) -> int:
         retrieve_corpus=args.retrieve_corpus,
         keep=args.keep,
     )
+    targets = args.targets
     if args.smoke:
+        # every workload and protocol once, 2 parallel clients, tiny data
         opts.corpora = ["smoke"]
-        opts.clients = [1, 2] if args.clients == [1, 4] else args.clients
+        opts.clients = [2] if args.clients == [1, 4] else args.clients
         opts.repeat = 1
         opts.scales = [300]
-        opts.rounds = 8
+        opts.rounds = 6
         opts.retrieve_corpus = "smoke"
-        opts.protocols = args.protocols
-    out = run(opts, args.targets)
+        if targets is None:
+            targets = ["radhub-sqlite", "radhub-postgresql", "orthanc-sqlite"]
+    out = run(opts, targets)
     path = args.json or args.root / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     save(out, path)
     log(f"figures written to {path}")

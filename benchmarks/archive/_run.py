@@ -179,7 +179,7 @@ def query(opts: Options, targets: Targets, out: dict[str, Any]) -> None:
                     log(f"  {name}: bulk-indexed {info['created']} instances in {time.perf_counter() - t0:.1f}s (total {loaded})")
                     active[name] = s.dicomweb
                 elif isinstance(s, OrthancServer):
-                    if loaded > opts.orthanc_max_scale:
+                    if scale > opts.orthanc_max_scale:
                         log(f"  {name}: not loaded past --orthanc-max-scale={opts.orthanc_max_scale}")
                         continue
                     n = load_orthanc(s.base_url, templates, planned)

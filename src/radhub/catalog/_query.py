@@ -17,7 +17,11 @@ from enum import Enum
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom import config as pydicom_config
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
+from pydicom.valuerep import PersonName
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -283,18 +287,6 @@ def _base_select(level: QueryLevel) -> Select[Any]:
     )
 
 
-def _value_of(keyword: str, row: Mapping[str, Any]) -> Any:
-    attr = _ATTRS[keyword]
-    table = attr.column.class_
-    obj = row[table.__name__]
-    value = getattr(obj, attr.column.key)
-    if attr.kind == "modalities":
-        return [m for m in str(value).split("\\") if m]
-    if attr.kind == "time" and value:
-        return str(value).rstrip("0").rstrip(".") if "." in str(value) else value
-    return value
-
-
 def search(
     catalog: Catalog,
     level: QueryLevel | str,
@@ -374,24 +366,31 @@ def search(
                 returned.append(kw)
 
     order = {QueryLevel.STUDY: Study.pk, QueryLevel.SERIES: Series.pk, QueryLevel.IMAGE: Instance.pk}[lvl]
-    q = q.order_by(order).offset(offset)
+    # fetch only the returned columns (never the metadata JSON of every row)
+    want_extras = bool(extra) or (include_all and lvl is QueryLevel.IMAGE)
+    columns: list[Any] = [_ATTRS[kw].column for kw in returned]
+    columns.append(order)
+    if want_extras and lvl is QueryLevel.IMAGE:
+        columns.append(Instance.metadata_json)
+    q = q.with_only_columns(*columns, maintain_column_froms=True).order_by(order).offset(offset)
     if limit is not None:
         q = q.limit(limit + 1)
 
     with catalog.session() as s:
-        rows = [r._mapping for r in s.execute(q)]
+        rows = s.execute(q).all()
         more = limit is not None and len(rows) > limit
         if more:
             rows = rows[:limit]
-        extras_by_row = _load_extras(s, lvl, rows, extra, include_all) if (extra or include_all and lvl is QueryLevel.IMAGE) else None
+        extras_by_row = _load_extras(s, lvl, [r[len(returned)] for r in rows], rows) if want_extras else None
 
+    converters = [_converter(kw) for kw in returned]
+    level_elem = (0x00080052, "CS", lvl.value)
     out: list[Dataset] = []
     for i, row in enumerate(rows):
         ds = Dataset()
-        ds.QueryRetrieveLevel = lvl.value
-        for kw in returned:
-            value = _value_of(kw, _objects(row))
-            _set(ds, kw, value)
+        ds[level_elem[0]] = DataElement(level_elem[0], level_elem[1], level_elem[2], validation_mode=_TRUSTED)
+        for conv, value in zip(converters, row):
+            conv(ds, value)
         if extras_by_row is not None:
             meta = extras_by_row[i]
             if meta is not None:
@@ -409,26 +408,60 @@ def search(
     return QueryResult(out, more)
 
 
-def _objects(row: Mapping[Any, Any]) -> dict[str, Any]:
-    return {type(v).__name__: v for v in row.values()}
+# values come from the catalog, validated when they were ingested
+_TRUSTED = pydicom_config.IGNORE
 
 
-def _load_extras(s: Any, lvl: QueryLevel, rows: list[Mapping[Any, Any]], extra: list[str], include_all: bool) -> list[dict[str, Any] | None]:
+def _converter(keyword: str) -> Any:
+    """A fast setter of one returned attribute from its column value."""
+    attr = _ATTRS[keyword]
+    tag = tag_for_keyword(keyword)
+    vr = dictionary_VR(tag)
+    is_int = vr in ("IS", "US", "UL", "SL", "SS")
+    # values of these VRs are stored in their final Python form: skip pydicom's conversion
+    wrap: Any = {"PN": PersonName, "UI": UID}.get(vr, str if vr in ("CS", "DA", "TM", "LO", "SH", "UI") else None)
+
+    def convert(ds: Dataset, value: Any) -> None:
+        if attr.kind == "modalities":
+            value = [m for m in str(value or "").split("\\") if m]
+            if not value:
+                value = None
+        elif attr.kind == "time" and value:
+            value = str(value).rstrip("0").rstrip(".") if "." in str(value) else value
+        if value is None or value == "":
+            ds[tag] = DataElement(tag, vr, None, validation_mode=_TRUSTED)
+            return
+        if is_int:
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                ds[tag] = DataElement(tag, vr, None, validation_mode=_TRUSTED)
+                return
+        if is_int:
+            ds[tag] = DataElement(tag, vr, value, validation_mode=_TRUSTED, already_converted=True)
+        elif wrap is not None and isinstance(value, str) and "\\" not in value:
+            ds[tag] = DataElement(tag, vr, wrap(value), validation_mode=_TRUSTED, already_converted=True)
+        else:
+            ds[tag] = DataElement(tag, vr, value, validation_mode=_TRUSTED)
+
+    return convert
+
+
+def _load_extras(s: Any, lvl: QueryLevel, pks: list[int], rows: Sequence[Any]) -> list[dict[str, Any] | None]:
     """Metadata JSON of the first instance of each matched study/series (or the instance)."""
     result: list[dict[str, Any] | None] = []
-    for row in rows:
-        objs = _objects(row)
+    for pk, row in zip(pks, rows):
         if lvl is QueryLevel.IMAGE:
-            meta = objs["Instance"].metadata_json
+            meta = row[-1]
         elif lvl is QueryLevel.SERIES:
             meta = s.execute(
-                select(Instance.metadata_json).where(Instance.series_pk == objs["Series"].pk).order_by(Instance.pk).limit(1)
+                select(Instance.metadata_json).where(Instance.series_pk == pk).order_by(Instance.pk).limit(1)
             ).scalar_one_or_none()
         else:
             meta = s.execute(
                 select(Instance.metadata_json)
                 .join(Series, Instance.series_pk == Series.pk)
-                .where(Series.study_pk == objs["Study"].pk)
+                .where(Series.study_pk == pk)
                 .order_by(Instance.pk)
                 .limit(1)
             ).scalar_one_or_none()
