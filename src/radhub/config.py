@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/catalog.sqlite"
     )
+    public_url: str | None = Field(
+        default=None,
+        description="external base URL used in RetrieveURL/BulkDataURI (e.g. https://pacs.example.org); "
+        "default: taken from each request",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     dicom_host: str = "127.0.0.1"

@@ -100,3 +100,30 @@ def test_demo_starts_with_or_without_demo_data(tmp_path, with_data):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_serve_options_reach_the_server(tmp_path):
+    """--max-request-bytes and --public-url are applied by `radhub serve`."""
+    from tests.conftest import RadhubProcess
+
+    data = tmp_path / "data"
+    data.mkdir()
+    server = RadhubProcess(data, extra_args=["--max-request-bytes", "1000", "--public-url", "https://pacs.example.org"])
+    try:
+        big = b"x" * 5000
+        r = httpx.post(
+            server.dicomweb + "/studies",
+            content=big,
+            headers={"Content-Type": 'multipart/related; type="application/dicom"; boundary=b'},
+        )
+        assert r.status_code == 413
+        assert "1000" in r.text
+        server.stop()
+        server.args[server.args.index("--max-request-bytes") + 1] = str(10**8)
+        server.start()
+        ct = (DICOM_DIR / "pydicom" / "CT_small.dcm").read_bytes()
+        assert httpx.post(server.dicomweb + "/studies", content=ct, headers={"Content-Type": "application/dicom"}).status_code == 200
+        studies = httpx.get(server.dicomweb + "/studies").json()
+        assert studies and studies[0]["00081190"]["Value"][0].startswith("https://pacs.example.org/")
+    finally:
+        server.stop()

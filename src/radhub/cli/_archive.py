@@ -41,6 +41,8 @@ def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--dicom-port", type=click.IntRange(0, 65535), help="DICOM port (default 11112)"),
             click.option("--ae-title", help="DICOM AE title (default RADHUB)"),
             click.option("--database-url", help="catalog URL, e.g. postgresql+psycopg://user@host/db"),
+            click.option("--max-request-bytes", type=click.IntRange(1), help="largest HTTP request body (default 4 GiB)"),
+            click.option("--public-url", help="external base URL for RetrieveURL/BulkDataURI (default: from the request)"),
             click.option("--allowed-callers", help="comma-separated calling AE titles to accept (default any)"),
             click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="settings file (JSON, TOML or YAML)"),
             click.option("-v", "--verbose", is_flag=True, help="log at INFO level"),
@@ -69,8 +71,12 @@ def _build(
     database_url: str | None,
     allowed_callers: str | None,
     config_file: Path | None,
+    max_request_bytes: int | None = None,
+    public_url: str | None = None,
 ) -> Settings:
     return _settings(
+        max_request_bytes=max_request_bytes,
+        public_url=public_url,
         config_file=config_file,
         data_dir=data_dir,
         http_host=http_host,
