@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pydicom
 import pytest
 
 from radhub.config import Settings
@@ -78,3 +79,67 @@ def test_server_lifecycle_and_double_start(sqlite_archive):
 def test_settings_validate_ae_title():
     with pytest.raises(ValueError, match="ae_title must be 1-16"):
         Settings(ae_title="X" * 20)
+
+
+def test_radhub_serve_end_to_end(tmp_path, storescp):
+    """The CLI server with callers and peers from the environment, driven by dcmtk (docs/dimse.md)."""
+    import json
+
+    from tests.conftest import DICOM_DIR, RadhubProcess
+
+    dest = storescp(tmp_path / "viewer", "+B", "+xa", ae_title="VIEWER")
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {
+        "RADHUB_ALLOWED_CALLERS": "STORESCU,FINDSCU,MOVESCU,ECHOSCU",
+        "RADHUB_DICOM_PEERS": json.dumps(
+            [{"ae_title": "VIEWER", "host": "127.0.0.1", "port": dest.port}]
+        ),
+    }
+    server = RadhubProcess(data, env=env)
+    try:
+        port = str(server.dicom_port)
+        assert run_dcmtk("echoscu", "-aec", "RADHUB", "127.0.0.1", port).returncode == 0
+        assert (
+            "Calling AE Title Not Recognized"
+            in run_dcmtk("echoscu", "-aet", "OTHER", "127.0.0.1", port).stdout
+        )
+        ge = sorted(str(p) for p in (DICOM_DIR / "dcm_qa_ct_GE").glob("*.dcm"))[:3]
+        stored = run_dcmtk("storescu", "-R", "-aec", "RADHUB", "127.0.0.1", port, *ge)
+        assert stored.returncode == 0, stored.stdout
+        found = run_dcmtk(
+            "findscu",
+            "-v",
+            "-S",
+            "-aec",
+            "RADHUB",
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            "StudyInstanceUID=",
+            "127.0.0.1",
+            port,
+        )
+        assert found.stdout.count("Find Response:") == 1 and "(Pending)" in found.stdout, (
+            found.stdout
+        )
+        study = pydicom.dcmread(ge[0], stop_before_pixels=True).StudyInstanceUID
+        moved = run_dcmtk(
+            "movescu",
+            "-v",
+            "-S",
+            "-aec",
+            "RADHUB",
+            "-aem",
+            "VIEWER",
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            f"StudyInstanceUID={study}",
+            "127.0.0.1",
+            port,
+        )
+        assert "Received Final Move Response (Success)" in moved.stdout, moved.stdout
+        assert len(dest.files()) == 3
+    finally:
+        server.stop()

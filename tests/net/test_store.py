@@ -17,6 +17,7 @@ import re
 import shutil
 import warnings
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from pathlib import Path
 
@@ -206,25 +207,20 @@ def test_storescu_whole_corpus_stores_what_was_sent(
     reference = storescp(tmp_path / "wire", "+B", "+xa", "-pm", "+uf")
 
     statuses: dict[str, str] = {}
-    for ts, paths in sorted(groups.items()):
-        args = ["-v", "-R", "-nh", *_STORESCU_OPTION[ts]]
-        files = [str(p) for p in paths]
-        to_radhub = run_dcmtk(
-            "storescu",
-            *args,
-            "-aet",
-            "CORPUS",
-            "-aec",
-            AE_TITLE,
-            "127.0.0.1",
-            str(dicom_server.port),
-            *files,
-            timeout=300,
-        )
-        statuses.update(_storescu_statuses(to_radhub.stdout))
-        run_dcmtk(
-            "storescu", *args, "-aec", "DEST", "127.0.0.1", str(reference.port), *files, timeout=300
-        )
+    with ThreadPoolExecutor(2) as pool:  # the same storescu command to radhub and to the reference
+        for ts, paths in sorted(groups.items()):
+            options = ["-v", "-R", "-nh", *_STORESCU_OPTION[ts]]
+            files = [str(p) for p in paths]
+            to_radhub = pool.submit(
+                run_dcmtk, "storescu", *options, "-aet", "CORPUS", "-aec", AE_TITLE,
+                "127.0.0.1", str(dicom_server.port), *files, timeout=300,
+            )  # fmt: skip
+            to_reference = pool.submit(
+                run_dcmtk, "storescu", *options, "-aec", "DEST",
+                "127.0.0.1", str(reference.port), *files, timeout=300,
+            )  # fmt: skip
+            statuses.update(_storescu_statuses(to_radhub.result().stdout))
+            to_reference.result()
 
     # what arrived at the reference SCP, by SOP Instance UID
     wire: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
@@ -469,3 +465,11 @@ def test_retired_storage_sop_class_is_accepted(sqlite_archive, dicom_server):
     )  # retired US Image
     (outcome,) = store_files("127.0.0.1", dicom_server.port, [path], called_ae=AE_TITLE)
     assert outcome.status == 0x0000, outcome
+
+
+def test_dimse_latency_is_measured_per_command_and_status(sqlite_archive, dicom_server):
+    store_files("127.0.0.1", dicom_server.port, [CT_SMALL, PALETTE], called_ae=AE_TITLE)
+    text = sqlite_archive.metrics.render().decode()
+    count = "radhub_dimse_request_duration_seconds_count"
+    assert f'{count}{{command="C-STORE",status="0000"}} 1.0' in text
+    assert f'{count}{{command="C-STORE",status="C000"}} 1.0' in text
