@@ -151,6 +151,16 @@ class PearsonFilter(TransformerMixin, BaseEstimator):
         return np.asarray(X, dtype=float)[:, self.support_]
 
 
+#: Iteration cap of libsvm: unscaled radiomics features (values up to 1e6) can
+#: otherwise keep a linear SVM iterating for minutes on a few dozen cases.
+_SVM_MAX_ITER = 100_000
+
+
+def _standardised(X: NDArray[np.float64]) -> NDArray[np.float64]:
+    sd = X.std(axis=0)
+    return (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
 def _kruskal_scores(X: NDArray[np.float64], y: NDArray[np.int_]) -> NDArray[np.float64]:
     from scipy.stats import kruskal
 
@@ -174,6 +184,11 @@ def rank_features(method: str, X: ArrayLike, y: ArrayLike, random_state: int = 0
     - ``lasso``: |coefficient| of an L1 logistic regression (C = 1), ties
       (zero coefficients) ordered by the F statistic.
 
+    RFE and LASSO rank by coefficient size, which compares features only on
+    a common scale, so they see z-scored columns (statistics of the rows
+    given, i.e. of the training fold); their rankings therefore do not
+    depend on the normaliser, and an unscaled input cannot stall the SVM.
+
     Ties keep column order (stable sort), so rankings are deterministic.
     """
     arr = np.asarray(X, dtype=float)
@@ -188,11 +203,12 @@ def rank_features(method: str, X: ArrayLike, y: ArrayLike, random_state: int = 0
         elif method == "mi":
             key = mutual_info_classif(arr, target, random_state=random_state)
         elif method == "rfe":
-            rfe = RFE(SVC(kernel="linear", C=1.0), n_features_to_select=1, step=1).fit(arr, target)
+            rfe = RFE(SVC(kernel="linear", C=1.0, max_iter=_SVM_MAX_ITER), n_features_to_select=1, step=1)
+            rfe.fit(_standardised(arr), target)
             return np.argsort(rfe.ranking_, kind="stable")
         elif method == "lasso":
             model = LogisticRegression(l1_ratio=1.0, solver="liblinear", C=1.0, random_state=random_state)
-            coef = np.abs(model.fit(arr, target).coef_.ravel())
+            coef = np.abs(model.fit(_standardised(arr), target).coef_.ravel())
             return np.lexsort((-f_scores, -coef))
         else:
             raise SearchError(f"unknown selector {method!r}; choose from {SELECTORS}")
@@ -262,8 +278,8 @@ def _xgb(random_state: int) -> ClassifierMixin:
 _FACTORIES: dict[str, Callable[[int, int], Any]] = {
     "lr": lambda s, t: LogisticRegression(C=1.0, max_iter=1000, random_state=s),
     "lasso_lr": lambda s, t: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=1.0, random_state=s),
-    "svm_linear": lambda s, t: SVC(kernel="linear", C=1.0, random_state=s),
-    "svm_rbf": lambda s, t: SVC(kernel="rbf", C=1.0, gamma="scale", random_state=s),
+    "svm_linear": lambda s, t: SVC(kernel="linear", C=1.0, max_iter=_SVM_MAX_ITER, random_state=s),
+    "svm_rbf": lambda s, t: SVC(kernel="rbf", C=1.0, gamma="scale", max_iter=_SVM_MAX_ITER, random_state=s),
     "rf": lambda s, t: RandomForestClassifier(n_estimators=t, random_state=s, n_jobs=1),
     "xgb": lambda s, t: _xgb(s),
     "lda": lambda s, t: LinearDiscriminantAnalysis(),
