@@ -169,7 +169,7 @@ def test_bad_inputs() -> None:
     with pytest.raises(SearchError, match="test_size must be in"):
         split_train_test(y, test_size=1.5)
     with pytest.raises(SearchError, match="no feature is finite"):
-        FeatureCleaner().fit(np.ones((10, 3)))
+        cross_validate_grid(np.ones((20, 3)), np.r_[np.zeros(10), np.ones(10)], space=QUICK, progress=False)
 
 
 @parametrize_with_checks([FeatureCleaner(), PearsonFilter(), RankSelector("anova", 1)])

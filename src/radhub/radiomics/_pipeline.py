@@ -25,7 +25,7 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.svm import SVC
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from radhub.radiomics.errors import SearchError
 
@@ -107,20 +107,23 @@ class FeatureCleaner(TransformerMixin, BaseEstimator):
 
     def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> FeatureCleaner:
         """Find the usable columns of ``X``."""
-        arr = np.asarray(X, dtype=float)
+        arr = validate_data(self, X, dtype=np.float64, ensure_all_finite=False)
         finite = np.all(np.isfinite(arr), axis=0)
         spread = np.zeros(arr.shape[1], bool)
         spread[finite] = np.ptp(arr[:, finite], axis=0) > 0
         self.support_ = np.nonzero(finite & spread)[0]
-        if self.support_.size == 0:
-            raise SearchError("no feature is finite and varying in the training rows")
-        self.n_features_in_ = arr.shape[1]
         return self
 
     def transform(self, X: ArrayLike) -> NDArray[np.float64]:
         """Keep the usable columns."""
         check_is_fitted(self, "support_")
-        return np.asarray(X, dtype=float)[:, self.support_]
+        arr = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
+        return arr[:, self.support_]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
 
 class PearsonFilter(TransformerMixin, BaseEstimator):
@@ -133,7 +136,7 @@ class PearsonFilter(TransformerMixin, BaseEstimator):
 
     def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> PearsonFilter:
         """Choose the kept columns on the training rows."""
-        arr = np.asarray(X, dtype=float)
+        arr = validate_data(self, X, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             corr = np.abs(np.corrcoef(arr, rowvar=False)) if arr.shape[1] > 1 else np.ones((1, 1))
         corr = np.nan_to_num(np.atleast_2d(corr), nan=0.0)
@@ -142,13 +145,12 @@ class PearsonFilter(TransformerMixin, BaseEstimator):
             if all(corr[j, i] <= self.threshold for i in kept):
                 kept.append(j)
         self.support_ = np.array(kept, dtype=int)
-        self.n_features_in_ = arr.shape[1]
         return self
 
     def transform(self, X: ArrayLike) -> NDArray[np.float64]:
         """Keep the non-redundant columns."""
         check_is_fitted(self, "support_")
-        return np.asarray(X, dtype=float)[:, self.support_]
+        return validate_data(self, X, dtype=np.float64, reset=False)[:, self.support_]
 
 
 #: Iteration cap of libsvm: unscaled radiomics features (values up to 1e6) can
@@ -225,18 +227,17 @@ class RankSelector(TransformerMixin, BaseEstimator):
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> RankSelector:
         """Rank the features on the training rows."""
-        arr = np.asarray(X, dtype=float)
+        arr, y = validate_data(self, X, y, dtype=np.float64)
         if not 1 <= self.k <= arr.shape[1]:
             raise SearchError(f"cannot select {self.k} features from {arr.shape[1]}")
         self.ranking_ = rank_features(self.method, arr, y, self.random_state)
         self.support_ = np.sort(self.ranking_[: self.k])
-        self.n_features_in_ = arr.shape[1]
         return self
 
     def transform(self, X: ArrayLike) -> NDArray[np.float64]:
         """Keep the selected columns."""
         check_is_fitted(self, "support_")
-        return np.asarray(X, dtype=float)[:, self.support_]
+        return validate_data(self, X, dtype=np.float64, reset=False)[:, self.support_]
 
 
 def make_normaliser(name: str) -> Any:

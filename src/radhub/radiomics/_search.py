@@ -321,6 +321,8 @@ def cross_validate_grid(
         raise SearchError(f"X must be 2-d with one row per label, got {arr.shape} and {target.size} labels")
     if set(np.unique(target)) != {0, 1}:
         raise SearchError("labels must be 0/1 with both classes present")
+    if FeatureCleaner().fit(arr).support_.size == 0:
+        raise SearchError("no feature is finite and varying in the training rows")
     grp = None if groups is None else np.asarray(groups)
     start = time.perf_counter()
     units = []
