@@ -59,7 +59,8 @@ def _configure_logging(verbose: bool) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("radhub").setLevel(logging.INFO)
-    logging.getLogger("pynetdicom").setLevel(logging.WARNING if not verbose else logging.INFO)
+    # pynetdicom logs C-FIND/C-MOVE/C-GET identifiers (patient names, IDs) at INFO: no PHI in logs
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
 
 
 def _build(
