@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import csv
+import os
 import socket
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+
+
+def _find_shared_data() -> Path:
+    """../shared/data next to the checkout; RADHUB_SHARED_DATA overrides it.
+
+    A clone made elsewhere (e.g. /tmp/fresh) falls back to /work/shared/data
+    when that exists, so the suite runs the same from any checkout.
+    """
+    env = os.environ.get("RADHUB_SHARED_DATA")
+    if env:
+        return Path(env).resolve()
+    beside = (REPO.parent / "shared" / "data").resolve()
+    if beside.exists():
+        return beside
+    fallback = Path("/work/shared/data")
+    return fallback if fallback.exists() else beside
+
+
+SHARED_DATA = _find_shared_data()
 DICOM_DIR = SHARED_DATA / "dicom"
 
 
