@@ -66,14 +66,17 @@ class RadiomicsModel:
         ModelError
             The table lacks feature columns the model needs.
         """
+        self._check_columns(table)
+        X = table[self.feature_names].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+        return rad_score(self.pipeline, X)
+
+    def _check_columns(self, table: pd.DataFrame) -> None:
         missing = [c for c in self.feature_names if c not in table.columns]
         if missing:
             raise ModelError(
                 f"the table lacks {len(missing)} feature columns the model needs, e.g. {missing[:5]}; "
                 "extract with the same parameter file as the training table"
             )
-        X = table[self.feature_names].apply(pd.to_numeric, errors="coerce").to_numpy(float)
-        return rad_score(self.pipeline, X)
 
     def predict(self, table: pd.DataFrame, *, id_column: str = "id") -> pd.DataFrame:
         """Rad-score and class of each row: columns ``id``, ``rad_score``, ``predicted``, ``positive``.
@@ -81,6 +84,7 @@ class RadiomicsModel:
         Rows whose features are not all finite (e.g. failed extractions) get
         NaN scores and an empty class rather than a guess.
         """
+        self._check_columns(table)
         X = table.reindex(columns=self.feature_names)
         finite = np.isfinite(X.apply(pd.to_numeric, errors="coerce").to_numpy(float)).all(axis=1)
         scores = np.full(len(table), np.nan)
