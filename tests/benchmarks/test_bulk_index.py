@@ -48,6 +48,8 @@ def test_bulk_index_equals_one_by_one(tmp_path, database_url):
     # a re-sent identical object and a conflicting one, as in real traffic
     records.append(records[0])
     records.append(dataclasses.replace(records[1], blob_sha256="f" * 64))
+    # an instance whose series is filed under another study is refused
+    records.append(dataclasses.replace(records[2], sop_uid="1.2.826.0.1.3680043.8.498.99", study_uid="1.2.826.0.1.3680043.8.498.98", blob_sha256="d" * 64))
 
     one = Catalog(database_url)
     outcomes_one = [one.register(r).status for r in records]
@@ -64,6 +66,7 @@ def test_bulk_index_equals_one_by_one(tmp_path, database_url):
         assert result.created == outcomes_one.count("created")
         assert result.duplicate == outcomes_one.count("duplicate") >= 1
         assert result.conflict == outcomes_one.count("conflict") >= 1
+        assert result.series_mismatch == outcomes_one.count("series_mismatch") == 1
         assert result.batches == -(-len(records) // 37)
         assert _snapshot(bulk) == _snapshot(one)
     finally:

@@ -91,7 +91,7 @@ class StoredInstance:
 
 @dataclass(frozen=True)
 class RegisterOutcome:
-    """Result of :meth:`Catalog.register`: ``created``, ``duplicate`` or ``conflict``."""
+    """Result of :meth:`Catalog.register`: ``created``, ``duplicate``, ``conflict`` or ``series_mismatch``."""
 
     status: str
     existing_sha256: str | None = None
@@ -212,10 +212,12 @@ class Catalog:
 
     def known_sha256(self, sop_uid: str) -> str | None:
         """Digest of the stored instance with this SOP Instance UID, or ``None`` (one indexed lookup)."""
+        mark = "?" if self.is_sqlite else "%s"
         with self.engine.connect() as conn:
-            return conn.execute(
-                select(Instance.blob_sha256).where(Instance.sop_uid == sop_uid)
-            ).scalar_one_or_none()
+            row = conn.exec_driver_sql(
+                f"SELECT blob_sha256 FROM instances WHERE sop_uid = {mark}", (sop_uid,)
+            ).first()
+        return None if row is None else str(row[0])
 
     # -- reads -------------------------------------------------------------
     def instance(self, sop_uid: str, *, study_uid: str | None = None, series_uid: str | None = None) -> StoredInstance:
