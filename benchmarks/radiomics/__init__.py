@@ -1,0 +1,1 @@
+"""Radiomics extraction throughput: radhub's executors against a plain serial pyradiomics loop."""
