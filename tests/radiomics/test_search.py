@@ -24,6 +24,11 @@ from radhub.stats import roc_auc
 from tests.radiomics.conftest import noise_table
 
 QUICK = SEARCH_PRESETS["quick"]
+#: The quick grid without the random forest (whose fits dominate the run time).
+FAST = SearchSpace(
+    normalisers=("zscore", "minmax"), reducers=("none", "pca"), selectors=("anova", "kw"),
+    n_features=(1, 2, 3, 5), classifiers=("lr", "lda", "nb"), n_splits=3,
+)
 
 
 def _xy(table):
@@ -39,7 +44,7 @@ def test_pure_noise_gives_chance_auc(seed: int) -> None:
     test set is kept apart; a leak would show up as a test AUC far above 0.5.
     """
     X, y = _xy(noise_table(n=150, p=40, seed=seed))
-    result = run_search(X, y, space=QUICK, seed=seed, progress=False)
+    result = run_search(X, y, space=FAST, seed=seed, progress=False)
     lo, hi = result.test_roc.auc_ci
     assert lo <= 0.5 <= hi, (result.test_roc.auc, lo, hi)
     assert result.cv.cv_auc > result.test_roc.auc - 0.3  # the CV optimum is reported, not hidden
@@ -47,7 +52,7 @@ def test_pure_noise_gives_chance_auc(seed: int) -> None:
 
 def test_signal_is_found() -> None:
     X, y = _xy(noise_table(n=150, p=40, seed=3, signal=2.0))
-    result = run_search(X, y, space=QUICK, seed=3, progress=False)
+    result = run_search(X, y, space=FAST, seed=3, progress=False)
     assert result.test_roc.auc_ci[0] > 0.7
     assert result.test_accuracy.accuracy > 0.7
     # the selected feature is the informative one
@@ -61,10 +66,10 @@ def test_test_rows_never_reach_the_search() -> None:
     """Changing the test rows' features leaves every CV number and the chosen pipeline unchanged."""
     X, y = _xy(noise_table(n=90, p=20, seed=4, signal=1.0))
     train, test = split_train_test(y, test_size=0.3, seed=4)
-    a = run_search(X, y, space=QUICK, seed=4, split=(train, test), progress=False)
+    a = run_search(X, y, space=FAST, seed=4, split=(train, test), progress=False)
     poisoned = X.copy()
     poisoned[test] = 1e6 * np.random.default_rng(0).normal(size=poisoned[test].shape)
-    b = run_search(poisoned, y, space=QUICK, seed=4, split=(train, test), progress=False)
+    b = run_search(poisoned, y, space=FAST, seed=4, split=(train, test), progress=False)
     np.testing.assert_array_equal(a.cv.table["cv_auc"].to_numpy(), b.cv.table["cv_auc"].to_numpy())
     assert a.best == b.best and a.cutoff == b.cutoff
     np.testing.assert_array_equal(a.train_scores, b.train_scores)
@@ -124,10 +129,10 @@ def test_same_seed_same_result_and_executor_equivalence(dask_executor) -> None:
     from radhub.radiomics import LocalExecutor
 
     X, y = _xy(noise_table(n=70, p=10, seed=9, signal=1.0))
-    a = run_search(X, y, space=QUICK, seed=9, progress=False)
+    a = run_search(X, y, space=FAST, seed=9, progress=False)
     with LocalExecutor(2) as pool:
-        b = run_search(X, y, space=QUICK, seed=9, executor=pool, progress=False)
-    c = run_search(X, y, space=QUICK, seed=9, executor=dask_executor, progress=False)
+        b = run_search(X, y, space=FAST, seed=9, executor=pool, progress=False)
+    c = run_search(X, y, space=FAST, seed=9, executor=dask_executor, progress=False)
     for other in (b, c):
         np.testing.assert_array_equal(a.cv.table["cv_auc"].to_numpy(), other.cv.table["cv_auc"].to_numpy())
         np.testing.assert_array_equal(a.test_scores, other.test_scores)
