@@ -8,6 +8,7 @@ import html
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -146,9 +147,18 @@ def write_search_outputs(
             )
     pd.DataFrame(rows).to_csv(d / "predictions.csv", index=False, float_format="%.6g")
     images = []
+    acc = result.test_accuracy
+    # mark the operating point of the training-chosen cutoff, not the test set's own optimum
+    test_roc = replace(
+        result.test_roc,
+        cutoff=result.cutoff,
+        sensitivity=acc.sensitivity,
+        specificity=acc.specificity,
+        youden=acc.sensitivity + acc.specificity - 1,
+    )
     for fname, yy, ss, roc, caption in (
         ("roc_train_cv.png", y[result.train_index], result.train_scores, result.train_roc, "training set, out-of-fold"),
-        ("roc_test.png", y[result.test_index], result.test_scores, result.test_roc, "test set"),
+        ("roc_test.png", y[result.test_index], result.test_scores, test_roc, "test set, training cutoff"),
     ):
         fig = plot_roc(yy, ss, result=roc, band=True, n_boot=300, seed=result.seed, title=f"ROC, {caption}")
         images.append(save_figure(fig, d / fname))
