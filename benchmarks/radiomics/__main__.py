@@ -31,7 +31,13 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 MIAS = REPO.parent / "shared" / "data" / "mias"
-TARGETS = ("pyradiomics-serial", "radhub-local-1", "radhub-local-2", "radhub-dask-1", "radhub-dask-2")
+TARGETS = (
+    "pyradiomics-serial",
+    "radhub-local-1",
+    "radhub-local-2",
+    "radhub-dask-1",
+    "radhub-dask-2",
+)
 
 
 def _rois(n: int) -> list[Any]:
@@ -44,9 +50,10 @@ def _rois(n: int) -> list[Any]:
 
 def _plain_loop(specs: list[Any], params: dict[str, Any]) -> int:
     """What a user would write with pyradiomics alone."""
-    import radiomics
     import SimpleITK as sitk
     from PIL import Image
+
+    import radiomics
     from radiomics import featureextractor
 
     radiomics.setVerbosity(40)
@@ -75,10 +82,19 @@ def _radhub(specs: list[Any], params: Any, executor: Any) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.radiomics", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rois", type=int, default=40, help="number of mini-MIAS ROIs (masses, then calcifications)")
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.radiomics", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument(
+        "--rois",
+        type=int,
+        default=40,
+        help="number of mini-MIAS ROIs (masses, then calcifications)",
+    )
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--smoke", action="store_true", help="4 ROIs, 1 repetition, local targets only (CI smoke)")
+    ap.add_argument(
+        "--smoke", action="store_true", help="4 ROIs, 1 repetition, local targets only (CI smoke)"
+    )
     ap.add_argument("--out", type=Path, help="write the results as JSON")
     args = ap.parse_args(argv)
     if not (MIAS / "Info.txt").is_file():
@@ -90,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     targets = TARGETS[:3] if args.smoke else TARGETS
     specs = _rois(n)
     params = load_params("mammography_2d")
-    executors: dict[str, Any] = {"radhub-local-1": LocalExecutor(1), "radhub-local-2": LocalExecutor(2)}
+    executors: dict[str, Any] = {
+        "radhub-local-1": LocalExecutor(1),
+        "radhub-local-2": LocalExecutor(2),
+    }
     startup: dict[str, float] = {}
     for name, workers in (("radhub-dask-1", 1), ("radhub-dask-2", 2)):
         if name in targets:
@@ -107,7 +126,11 @@ def main(argv: list[str] | None = None) -> int:
             order = targets[rep % len(targets) :] + targets[: rep % len(targets)]
             for name in order:
                 t0 = time.perf_counter()
-                done = _plain_loop(specs, params.params) if name == "pyradiomics-serial" else _radhub(specs, params, executors[name])
+                done = (
+                    _plain_loop(specs, params.params)
+                    if name == "pyradiomics-serial"
+                    else _radhub(specs, params, executors[name])
+                )
                 times[name].append(time.perf_counter() - t0)
                 if done != len(specs):
                     raise RuntimeError(f"{name} extracted {done} of {len(specs)} ROIs")
@@ -140,8 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"{'target':<20} {'median s':>9} {'ROIs/s':>8} {'x serial':>9}")
     for r in rows:
-        print(f"{r['target']:<20} {r['median_seconds']:>9.2f} {r['rois_per_second']:>8.2f} {r['speedup_vs_serial_pyradiomics']:>9.2f}")
-    print(f"load average before/after: {report['load_average_before']} / {report['load_average_after']}")
+        print(
+            f"{r['target']:<20} {r['median_seconds']:>9.2f} {r['rois_per_second']:>8.2f} {r['speedup_vs_serial_pyradiomics']:>9.2f}"
+        )
+    print(
+        f"load average before/after: {report['load_average_before']} / {report['load_average_after']}"
+    )
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
     return 0

@@ -10,9 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import shared_data
+from tests.conftest import SHARED_DATA, shared_data
 
 CASES = ("brain1", "brain2", "breast1")
+__all__ = [
+    "CASES",
+    "SHARED_DATA",
+    "baseline_configurations",
+    "baseline_values",
+    "noise_table",
+    "pyradiomics_case",
+]
 
 
 def pyradiomics_case(*parts: str) -> Path:
@@ -45,11 +53,15 @@ def baseline_configurations() -> list[dict]:
 def baseline_values(case: str, configuration: str, feature_class: str) -> dict[str, float]:
     """Expected feature values of one baseline column (features only, no diagnostics)."""
     column = case if configuration == "default" else f"{case}_{configuration}"
-    table = pd.read_csv(pyradiomics_case("baseline", f"baseline_{feature_class}.csv"), index_col=0, dtype=str)
+    table = pd.read_csv(
+        pyradiomics_case("baseline", f"baseline_{feature_class}.csv"), index_col=0, dtype=str
+    )
     if column not in table.columns:
         return {}
     values = table[column]
-    return {k: float(v) for k, v in values.items() if k.startswith("original_") and isinstance(v, str)}
+    return {
+        k: float(v) for k, v in values.items() if k.startswith("original_") and isinstance(v, str)
+    }
 
 
 @pytest.fixture(scope="session")

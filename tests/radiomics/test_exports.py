@@ -12,7 +12,11 @@ def test_all_is_sorted_and_complete() -> None:
     assert rad.__all__ == sorted(rad.__all__)
     for name in rad.__all__:
         assert hasattr(rad, name), name
-    public = {n for n, v in vars(rad).items() if not n.startswith("_") and (inspect.isfunction(v) or inspect.isclass(v))}
+    public = {
+        n
+        for n, v in vars(rad).items()
+        if not n.startswith("_") and (inspect.isfunction(v) or inspect.isclass(v))
+    }
     assert public <= set(rad.__all__) | {"logging"}
 
 

@@ -27,9 +27,20 @@ SMALL_2D = {
 
 
 def _mias_specs(mias_root, n: int = 4) -> list[RoiSpec]:
-    rois = [("mdb001", 535, 425, 197), ("mdb005", 477, 133, 30), ("mdb010", 525, 425, 33), ("mdb012", 471, 458, 40)]
+    rois = [
+        ("mdb001", 535, 425, 197),
+        ("mdb005", 477, 133, 30),
+        ("mdb010", 525, 425, 33),
+        ("mdb012", 471, 458, 40),
+    ]
     return [
-        RoiSpec(id=f"{ref}-1", image=str(mias_root / f"{ref}.png"), mask=f"circle:{x},{1024 - y},{r}", label="B", spacing=(0.2, 0.2))
+        RoiSpec(
+            id=f"{ref}-1",
+            image=str(mias_root / f"{ref}.png"),
+            mask=f"circle:{x},{1024 - y},{r}",
+            label="B",
+            spacing=(0.2, 0.2),
+        )
         for ref, x, y, r in rois[:n]
     ]
 
@@ -38,7 +49,9 @@ def test_params_yaml_hash_and_errors(tmp_path) -> None:
     a = tmp_path / "a.yaml"
     a.write_text("setting:\n  binWidth: 8\n  force2D: true\nimageType:\n  Original: {}\n")
     b = tmp_path / "b.yaml"
-    b.write_text("# same parameters, other layout\nimageType: {Original: {}}\nsetting: {force2D: true, binWidth: 8}\n")
+    b.write_text(
+        "# same parameters, other layout\nimageType: {Original: {}}\nsetting: {force2D: true, binWidth: 8}\n"
+    )
     pa, pb = load_params(a), load_params(b)
     assert pa.sha256 == pb.sha256 and len(pa.sha256) == 64 and pa.is_2d
     assert load_params({"setting": {"binWidth": 9}}).sha256 != pa.sha256
@@ -61,13 +74,25 @@ def test_wavelet_log_resampling_3d() -> None:
         {
             "imageType": {"Original": {}, "Wavelet": {}, "LoG": {"sigma": [1.0, 2.0]}},
             "featureClass": {"firstorder": ["Mean", "Entropy"]},
-            "setting": {"binWidth": 25, "resampledPixelSpacing": [2, 2, 2], "interpolator": "sitkBSpline"},
+            "setting": {
+                "binWidth": 25,
+                "resampledPixelSpacing": [2, 2, 2],
+                "interpolator": "sitkBSpline",
+            },
         }
     )
-    spec = RoiSpec("breast1", str(pyradiomics_case("breast1_image.nrrd")), str(pyradiomics_case("breast1_label.nrrd")))
+    spec = RoiSpec(
+        "breast1",
+        str(pyradiomics_case("breast1_image.nrrd")),
+        str(pyradiomics_case("breast1_label.nrrd")),
+    )
     table = extract_features([spec], params, progress=False).table
     names = [c for c in table.columns if c not in PROVENANCE_COLUMNS]
-    assert {"original_firstorder_Mean", "wavelet-LLH_firstorder_Mean", "log-sigma-2-0-mm-3D_firstorder_Entropy"} <= set(names)
+    assert {
+        "original_firstorder_Mean",
+        "wavelet-LLH_firstorder_Mean",
+        "log-sigma-2-0-mm-3D_firstorder_Entropy",
+    } <= set(names)
     assert len(names) == 2 * (1 + 8 + 2)
 
 
@@ -83,7 +108,9 @@ def test_table_provenance_and_failures(mias_root, tmp_path) -> None:
     assert list(t["id"]) == [s.id for s in specs]
     assert list(t["status"]) == ["ok", "ok", "failed", "failed", "failed"]
     errors = dict(result.failures)
-    assert errors["outside"].startswith("RoiOutsideImageError: circle centre (2000, 10) lies outside")
+    assert errors["outside"].startswith(
+        "RoiOutsideImageError: circle centre (2000, 10) lies outside"
+    )
     assert "does not exist" in errors["no-file"]
     assert "no pixel spacing" in errors["no-spacing"]
     assert t.loc[2:, "original_firstorder_Mean"].isna().all()
@@ -97,7 +124,12 @@ def test_table_provenance_and_failures(mias_root, tmp_path) -> None:
     for suffix in ("csv", "parquet"):
         path = write_table(t, tmp_path / f"features.{suffix}")
         back = read_table(path)
-        pd.testing.assert_series_equal(back["original_firstorder_Mean"], t["original_firstorder_Mean"], check_exact=False, rtol=1e-9)
+        pd.testing.assert_series_equal(
+            back["original_firstorder_Mean"],
+            t["original_firstorder_Mean"],
+            check_exact=False,
+            rtol=1e-9,
+        )
         assert list(back["id"]) == list(t["id"])
     with pytest.raises(ManifestError, match="must end in .csv or .parquet"):
         write_table(t, tmp_path / "features.xlsx")
@@ -109,10 +141,18 @@ def test_uint8_images_are_binned_correctly(tmp_path) -> None:
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    arr = rng.integers(0, 251, size=(64, 64)).astype(np.uint8)  # full range: max + 16 wraps past 255
+    arr = rng.integers(0, 251, size=(64, 64)).astype(
+        np.uint8
+    )  # full range: max + 16 wraps past 255
     Image.fromarray(arr).save(tmp_path / "bright.png")
     spec = RoiSpec("bright", str(tmp_path / "bright.png"), "circle:32,32,20", spacing=(0.2, 0.2))
-    params = load_params({"imageType": {"Original": {}}, "featureClass": {"firstorder": ["Entropy"], "glcm": ["JointAverage"]}, "setting": {"force2D": True, "binWidth": 8}})
+    params = load_params(
+        {
+            "imageType": {"Original": {}},
+            "featureClass": {"firstorder": ["Entropy"], "glcm": ["JointAverage"]},
+            "setting": {"force2D": True, "binWidth": 8},
+        }
+    )
     result = extract_features([spec], params, progress=False)
     assert result.n_ok == 1, result.failures
     yy, xx = np.mgrid[0:64, 0:64]
@@ -120,7 +160,9 @@ def test_uint8_images_are_binned_correctly(tmp_path) -> None:
     bins = np.floor(inside / 8) - np.floor(inside.min() / 8) + 1  # pyradiomics' fixed bin width
     p = np.bincount(bins.astype(int))[1:] / bins.size
     p = p[p > 0]
-    assert result.table.loc[0, "original_firstorder_Entropy"] == pytest.approx(-(p * np.log2(p)).sum(), rel=1e-6)
+    assert result.table.loc[0, "original_firstorder_Entropy"] == pytest.approx(
+        -(p * np.log2(p)).sum(), rel=1e-6
+    )
     assert result.table.loc[0, "original_glcm_JointAverage"] == pytest.approx(bins.mean(), rel=0.05)
 
 
@@ -132,12 +174,17 @@ def test_duplicate_ids_rejected(mias_root) -> None:
 
 def test_manifest(tmp_path, mias_root) -> None:
     (tmp_path / "m.csv").write_text(
-        "image,mask,label,spacing\n"
-        f"{mias_root / 'mdb001.png'},circle:535,599,197,B,0.2\n".replace("circle:535,599,197", '"circle:535,599,197"')
+        f"image,mask,label,spacing\n{mias_root / 'mdb001.png'},circle:535,599,197,B,0.2\n".replace(
+            "circle:535,599,197", '"circle:535,599,197"'
+        )
         + "archive:1.2.3,seg.dcm,M,\n"
     )
     specs = read_manifest(tmp_path / "m.csv")
-    assert specs[0].id == "roi-0001" and specs[0].mask == "circle:535,599,197" and specs[0].spacing == (0.2,)
+    assert (
+        specs[0].id == "roi-0001"
+        and specs[0].mask == "circle:535,599,197"
+        and specs[0].spacing == (0.2,)
+    )
     assert specs[1].image == "archive:1.2.3" and specs[1].mask == str(tmp_path / "seg.dcm")
     (tmp_path / "bad.csv").write_text("img,mask\na,b\n")
     with pytest.raises(ManifestError, match=r"lacks columns \['image'\]"):
@@ -163,9 +210,15 @@ def test_archive_image_and_seg_by_uid(sqlite_archive) -> None:
     base = shared_data("dicom", "dcmqi", "segmentations", "23x38x3")
     for f in [*sorted((base / "image").iterdir()), base / "seg" / "label.seg"]:
         assert sqlite_archive.ingestor.ingest_file(f).status.value == "stored"
-    image_uid = str(pydicom.dcmread(base / "image" / "IMG0001.dcm", stop_before_pixels=True).SeriesInstanceUID)
-    seg_uid = str(pydicom.dcmread(base / "seg" / "label.seg", stop_before_pixels=True).SeriesInstanceUID)
-    params = load_params({"imageType": {"Original": {}}, "featureClass": {"firstorder": [], "shape": []}})
+    image_uid = str(
+        pydicom.dcmread(base / "image" / "IMG0001.dcm", stop_before_pixels=True).SeriesInstanceUID
+    )
+    seg_uid = str(
+        pydicom.dcmread(base / "seg" / "label.seg", stop_before_pixels=True).SeriesInstanceUID
+    )
+    params = load_params(
+        {"imageType": {"Original": {}}, "featureClass": {"firstorder": [], "shape": []}}
+    )
     specs = [
         RoiSpec("files", str(base / "image"), str(base / "seg" / "label.seg")),
         RoiSpec("archive", f"archive:{image_uid}", f"archive:{seg_uid}"),

@@ -47,7 +47,9 @@ def test_png_needs_spacing(mias_root) -> None:
     img = read_image(mias_root / "mdb001.png", spacing=0.2)
     assert img.GetSize() == (1024, 1024)
     assert img.GetSpacing() == (0.2, 0.2)
-    np.testing.assert_array_equal(sitk.GetArrayFromImage(img), np.asarray(Image.open(mias_root / "mdb001.png")))
+    np.testing.assert_array_equal(
+        sitk.GetArrayFromImage(img), np.asarray(Image.open(mias_root / "mdb001.png"))
+    )
 
 
 def test_pgm_and_rgb(tmp_path) -> None:
@@ -72,19 +74,31 @@ def test_missing_and_unsupported(tmp_path) -> None:
 def test_dicom_folder_geometry() -> None:
     folder = shared_data("dicom", *SEG_SERIES)
     img = read_image(folder)
-    datasets = sorted((pydicom.dcmread(f) for f in folder.iterdir()), key=lambda d: float(d.ImagePositionPatient[2]))
+    datasets = sorted(
+        (pydicom.dcmread(f) for f in folder.iterdir()),
+        key=lambda d: float(d.ImagePositionPatient[2]),
+    )
     assert img.GetSize() == (int(datasets[0].Columns), int(datasets[0].Rows), len(datasets))
     ps = [float(v) for v in datasets[0].PixelSpacing]
     dz = float(datasets[1].ImagePositionPatient[2]) - float(datasets[0].ImagePositionPatient[2])
     np.testing.assert_allclose(img.GetSpacing(), (ps[1], ps[0], dz))
-    np.testing.assert_allclose(img.GetOrigin(), [float(v) for v in datasets[0].ImagePositionPatient])
-    expected = np.stack([d.pixel_array * float(d.get("RescaleSlope", 1)) + float(d.get("RescaleIntercept", 0)) for d in datasets])
+    np.testing.assert_allclose(
+        img.GetOrigin(), [float(v) for v in datasets[0].ImagePositionPatient]
+    )
+    expected = np.stack(
+        [
+            d.pixel_array * float(d.get("RescaleSlope", 1)) + float(d.get("RescaleIntercept", 0))
+            for d in datasets
+        ]
+    )
     np.testing.assert_allclose(sitk.GetArrayFromImage(img), expected)
 
 
 def test_multiframe_equals_single_frames() -> None:
     single = read_image(shared_data("dicom", *SEG_SERIES))
-    multi = read_image(shared_data("dicom", "dcmqi", "segmentations", "23x38x3", "multiframe", "mf.dcm"))
+    multi = read_image(
+        shared_data("dicom", "dcmqi", "segmentations", "23x38x3", "multiframe", "mf.dcm")
+    )
     np.testing.assert_array_equal(sitk.GetArrayFromImage(single), sitk.GetArrayFromImage(multi))
     np.testing.assert_allclose(single.GetSpacing(), multi.GetSpacing())
     np.testing.assert_allclose(single.GetOrigin(), multi.GetOrigin())
@@ -139,7 +153,9 @@ def test_archive_series_by_uid(sqlite_archive) -> None:
         image_from_archive(sqlite_archive, uid)
     from_archive = image_from_archive(sqlite_archive, uid, on_nonuniform="resample")
     from_files = read_image(folder, on_nonuniform="resample")
-    np.testing.assert_array_equal(sitk.GetArrayFromImage(from_archive), sitk.GetArrayFromImage(from_files))
+    np.testing.assert_array_equal(
+        sitk.GetArrayFromImage(from_archive), sitk.GetArrayFromImage(from_files)
+    )
     assert from_archive.GetSpacing() == from_files.GetSpacing()
     assert from_archive.GetOrigin() == from_files.GetOrigin()
     assert from_archive.GetDirection() == pytest.approx(from_files.GetDirection())

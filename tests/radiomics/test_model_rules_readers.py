@@ -31,19 +31,36 @@ def searched(tmp_path_factory):
     features = [c for c in table.columns if c.startswith("f")]
     y = (table["label"] == "M").to_numpy(int)
     result = run_search(
-        table[features].to_numpy(float), y, feature_names=features, ids=table["id"].tolist(),
-        labels=("B", "M"), space=SEARCH_PRESETS["quick"], seed=21, progress=False,
+        table[features].to_numpy(float),
+        y,
+        feature_names=features,
+        ids=table["id"].tolist(),
+        labels=("B", "M"),
+        space=SEARCH_PRESETS["quick"],
+        seed=21,
+        progress=False,
     )
     out = tmp_path_factory.mktemp("search")
-    metrics = write_search_outputs(result, out, data_info={"table": "synthetic", "label_column": "label"})
+    metrics = write_search_outputs(
+        result, out, data_info={"table": "synthetic", "label_column": "label"}
+    )
     return table, result, out, metrics
 
 
 def test_outputs_written(searched) -> None:
     _, result, out, metrics = searched
-    for name in ("results.csv", "predictions.csv", "metrics.json", "roc_train_cv.png", "roc_test.png", "report.html"):
+    for name in (
+        "results.csv",
+        "predictions.csv",
+        "metrics.json",
+        "roc_train_cv.png",
+        "roc_test.png",
+        "report.html",
+    ):
         assert (out / name).is_file(), name
-    assert json.loads((out / "metrics.json").read_text())["test_auc"] == pytest.approx(result.test_roc.auc)
+    assert json.loads((out / "metrics.json").read_text())["test_auc"] == pytest.approx(
+        result.test_roc.auc
+    )
     card = (out / "model" / "model_card.md").read_text()
     for heading in ("## Data", "## Pipeline", "## Test-set performance", "## Limits"):
         assert heading in card
@@ -94,7 +111,9 @@ def test_rule_points_and_cutoff(tmp_path) -> None:
         "  - {feature: b, direction: '<', threshold: 0.5, points: 2}\n"
     )
     rule = load_rule(tmp_path / "rule.yaml")
-    table = pd.DataFrame({"id": ["x", "y", "z", "w"], "a": [10, 9, 11, np.nan], "b": [0.9, 0.4, 0.5, 0.1]})
+    table = pd.DataFrame(
+        {"id": ["x", "y", "z", "w"], "a": [10, 9, 11, np.nan], "b": [0.9, 0.4, 0.5, 0.1]}
+    )
     scored = apply_rule(rule, table)
     assert list(scored["total"][:3]) == [1, 2, 1]  # a >= 10 inclusive; b < 0.5 strict
     assert list(scored["positive"]) == [False, True, False, None]
@@ -106,9 +125,18 @@ def test_rule_points_and_cutoff(tmp_path) -> None:
     [
         ("cutoff: 1\n", "'items' must be a non-empty list"),
         ("items: [{feature: a, direction: above, threshold: 1, points: 1}]\n", "'cutoff'"),
-        ("cutoff: 1\nitems: [{feature: a, direction: sideways, threshold: 1, points: 1}]\n", "direction 'sideways'"),
-        ("cutoff: 1\nitems: [{feature: a, direction: above, threshold: x, points: 1}]\n", "threshold must be a number"),
-        ("cutoff: 1\nitems: [{feature: a, direction: above}]\n", r"lacks \['points', 'threshold'\]"),
+        (
+            "cutoff: 1\nitems: [{feature: a, direction: sideways, threshold: 1, points: 1}]\n",
+            "direction 'sideways'",
+        ),
+        (
+            "cutoff: 1\nitems: [{feature: a, direction: above, threshold: x, points: 1}]\n",
+            "threshold must be a number",
+        ),
+        (
+            "cutoff: 1\nitems: [{feature: a, direction: above}]\n",
+            r"lacks \['points', 'threshold'\]",
+        ),
     ],
 )
 def test_rule_errors(tmp_path, text: str, message: str) -> None:
@@ -118,13 +146,27 @@ def test_rule_errors(tmp_path, text: str, message: str) -> None:
 
 
 def test_rule_missing_feature() -> None:
-    rule = load_rule({"cutoff": 1, "items": [{"feature": "zz", "direction": "above", "threshold": 1, "points": 1}]})
+    rule = load_rule(
+        {
+            "cutoff": 1,
+            "items": [{"feature": "zz", "direction": "above", "threshold": 1, "points": 1}],
+        }
+    )
     with pytest.raises(RuleError, match=r"lacks features used by rule 'rule': \['zz'\]"):
         apply_rule(rule, pd.DataFrame({"id": ["a"], "a": [1.0]}))
 
 
 def test_birads_dichotomy() -> None:
-    assert list(dichotomise(["2", "3", "4a", "4B", "4c", "5", "BI-RADS 4a", 2.0])) == [0, 0, 0, 1, 1, 1, 0, 0]
+    assert list(dichotomise(["2", "3", "4a", "4B", "4c", "5", "BI-RADS 4a", 2.0])) == [
+        0,
+        0,
+        0,
+        1,
+        1,
+        1,
+        0,
+        0,
+    ]
     with pytest.raises(RadiomicsError, match=r"reader calls \['0', '6'\] are not in the mapping"):
         dichotomise(["0", "6", "2"])
     custom = load_mapping({"benign": [2, 3], "malignant": ["4a", "4b", "4c", 5]})
@@ -143,7 +185,9 @@ def test_mcnemar_model_vs_reader() -> None:
     assert (res.mcnemar.b, res.mcnemar.c) == (6, 1)
     # exact two-sided binomial: 2 * P(X <= 1 | n = 7, p = 1/2) = 2 * 8 / 128
     assert res.mcnemar.p_value == pytest.approx(16 / 128)
-    assert res.model.accuracy == pytest.approx(19 / 20) and res.reader.accuracy == pytest.approx(14 / 20)
+    assert res.model.accuracy == pytest.approx(19 / 20) and res.reader.accuracy == pytest.approx(
+        14 / 20
+    )
 
 
 def test_delong_between_models() -> None:

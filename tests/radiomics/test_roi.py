@@ -19,7 +19,12 @@ from radhub.radiomics import (
     read_mask,
     sphere_mask,
 )
-from radhub.radiomics.errors import EmptyMaskError, MaskMismatchError, RoiError, RoiOutsideImageError
+from radhub.radiomics.errors import (
+    EmptyMaskError,
+    MaskMismatchError,
+    RoiError,
+    RoiOutsideImageError,
+)
 from tests.conftest import shared_data
 from tests.radiomics.conftest import pyradiomics_case
 
@@ -74,7 +79,9 @@ def test_circle_outside_and_clipping() -> None:
 
 def test_polygon_rectangle_and_errors() -> None:
     img = _image()
-    arr = sitk.GetArrayFromImage(polygon_mask(img, [(9.5, 4.5), (19.5, 4.5), (19.5, 9.5), (9.5, 9.5)]))
+    arr = sitk.GetArrayFromImage(
+        polygon_mask(img, [(9.5, 4.5), (19.5, 4.5), (19.5, 9.5), (9.5, 9.5)])
+    )
     assert arr.sum() == 10 * 5
     assert arr[5:10, 10:20].all()
     with pytest.raises(RoiError, match="at least 3"):
@@ -93,7 +100,10 @@ def test_polygon_rectangle_and_errors() -> None:
 def test_parse_shape_forms() -> None:
     img = _image()
     assert sitk.GetArrayFromImage(parse_shape("circle:20,15,5", img)).sum() == 81
-    assert sitk.GetArrayFromImage(parse_shape("polygon:9.5,4.5;19.5,4.5;19.5,9.5;9.5,9.5", img)).sum() == 50
+    assert (
+        sitk.GetArrayFromImage(parse_shape("polygon:9.5,4.5;19.5,4.5;19.5,9.5;9.5,9.5", img)).sum()
+        == 50
+    )
     vol = _image((3, 40, 50))
     assert sitk.GetArrayFromImage(parse_shape("circle:20,15,1,5", vol))[1].sum() == 81
     assert sitk.GetArrayFromImage(parse_shape("sphere:20,15,1,1mm", vol)).sum() == 7
@@ -108,7 +118,10 @@ def test_mask_mismatch_messages() -> None:
     mask = read_mask(pyradiomics_case("breast1_label.nrrd"), img)
     assert check_mask(img, mask) == 143  # the README's voxel count
     other = read_mask(pyradiomics_case("brain2_label.nrrd"), img)
-    with pytest.raises(MaskMismatchError, match=r"mask size \(256, 256, 23\) differs from image size \(45, 120, 21\)"):
+    with pytest.raises(
+        MaskMismatchError,
+        match=r"mask size \(256, 256, 23\) differs from image size \(45, 120, 21\)",
+    ):
         check_mask(img, other)
     moved = sitk.Image(mask)
     moved.SetOrigin(tuple(v + 5 for v in mask.GetOrigin()))
@@ -140,16 +153,23 @@ def test_dicom_seg_on_its_series() -> None:
 
 
 def test_dicom_seg_on_the_wrong_image() -> None:
-    seg = pydicom.dcmread(shared_data("dicom", "dcmqi", "segmentations", "23x38x3", "seg", "label.seg"))
+    seg = pydicom.dcmread(
+        shared_data("dicom", "dcmqi", "segmentations", "23x38x3", "seg", "label.seg")
+    )
     other = read_image(shared_data("dicom", "dcmqi", "segmentations", "24x38x3", "image"))
-    with pytest.raises(MaskMismatchError, match="SEG frames are 23x38 but the image slices are 24x38"):
+    with pytest.raises(
+        MaskMismatchError, match="SEG frames are 23x38 but the image slices are 24x38"
+    ):
         mask_from_seg(seg, other)
 
 
 def test_dicom_seg_with_several_segments() -> None:
     seg = pydicom.dcmread(shared_data("dicom", "highdicom", "seg_image_ct_binary_overlap.dcm"))
     # the series has a scout slice 202.5 mm away; resampled at 1.25 mm every SEG frame falls on a slice
-    img = read_image(shared_data("dicom", "pydicom", "dicomdirtests", "77654033", "CT2"), on_nonuniform="resample")
+    img = read_image(
+        shared_data("dicom", "pydicom", "dicomdirtests", "77654033", "CT2"),
+        on_nonuniform="resample",
+    )
     with pytest.raises(RoiError, match="choose one with segment="):
         mask_from_seg(seg, img)
     with pytest.raises(RoiError, match="segment 9 is not in the SEG"):
@@ -161,12 +181,20 @@ def test_dicom_seg_with_several_segments() -> None:
 
 def test_fractional_seg_thresholded() -> None:
     # the series has a scout slice 202.5 mm away; resampled at 1.25 mm every SEG frame falls on a slice
-    img = read_image(shared_data("dicom", "pydicom", "dicomdirtests", "77654033", "CT2"), on_nonuniform="resample")
-    binary = mask_from_seg(pydicom.dcmread(shared_data("dicom", "highdicom", "seg_image_ct_binary.dcm")), img)
-    fractional = mask_from_seg(
-        pydicom.dcmread(shared_data("dicom", "highdicom", "seg_image_ct_binary_fractional.dcm")), img
+    img = read_image(
+        shared_data("dicom", "pydicom", "dicomdirtests", "77654033", "CT2"),
+        on_nonuniform="resample",
     )
-    np.testing.assert_array_equal(sitk.GetArrayFromImage(binary), sitk.GetArrayFromImage(fractional))
+    binary = mask_from_seg(
+        pydicom.dcmread(shared_data("dicom", "highdicom", "seg_image_ct_binary.dcm")), img
+    )
+    fractional = mask_from_seg(
+        pydicom.dcmread(shared_data("dicom", "highdicom", "seg_image_ct_binary_fractional.dcm")),
+        img,
+    )
+    np.testing.assert_array_equal(
+        sitk.GetArrayFromImage(binary), sitk.GetArrayFromImage(fractional)
+    )
 
 
 def test_not_a_seg() -> None:

@@ -26,8 +26,12 @@ from tests.radiomics.conftest import noise_table
 QUICK = SEARCH_PRESETS["quick"]
 #: The quick grid without the random forest (whose fits dominate the run time).
 FAST = SearchSpace(
-    normalisers=("zscore", "minmax"), reducers=("none", "pca"), selectors=("anova", "kw"),
-    n_features=(1, 2, 3, 5), classifiers=("lr", "lda", "nb"), n_splits=3,
+    normalisers=("zscore", "minmax"),
+    reducers=("none", "pca"),
+    selectors=("anova", "kw"),
+    n_features=(1, 2, 3, 5),
+    classifiers=("lr", "lda", "nb"),
+    n_splits=3,
 )
 
 
@@ -83,8 +87,13 @@ def test_cv_scores_are_out_of_fold() -> None:
 
     X, y = _xy(noise_table(n=60, p=10, seed=5, signal=1.0))
     space = SearchSpace(
-        normalisers=("zscore",), reducers=("pca",), selectors=("anova",), n_features=(3,),
-        classifiers=("lr",), n_splits=3, n_repeats=1,
+        normalisers=("zscore",),
+        reducers=("pca",),
+        selectors=("anova",),
+        n_features=(3,),
+        classifiers=("lr",),
+        n_splits=3,
+        n_repeats=1,
     )
     cv = cross_validate_grid(X, y, space=space, seed=7, progress=False)
     manual = np.empty(y.size)
@@ -119,8 +128,18 @@ def test_results_table_and_ranking() -> None:
     assert ranked["cv_auc"].is_monotonic_decreasing
     assert str(result.best) == table.iloc[0]["name"]
     d = result.to_dict()
-    for key in ("best_pipeline", "cv_auc", "test_auc", "test_auc_ci", "cutoff", "test_accuracy",
-                "test_sensitivity", "test_specificity", "n_train", "n_test"):
+    for key in (
+        "best_pipeline",
+        "cv_auc",
+        "test_auc",
+        "test_auc_ci",
+        "cutoff",
+        "test_accuracy",
+        "test_sensitivity",
+        "test_specificity",
+        "n_train",
+        "n_test",
+    ):
         assert key in d
     assert d["n_train"] + d["n_test"] == 80
 
@@ -134,7 +153,9 @@ def test_same_seed_same_result_and_executor_equivalence(dask_executor) -> None:
         b = run_search(X, y, space=FAST, seed=9, executor=pool, progress=False)
     c = run_search(X, y, space=FAST, seed=9, executor=dask_executor, progress=False)
     for other in (b, c):
-        np.testing.assert_array_equal(a.cv.table["cv_auc"].to_numpy(), other.cv.table["cv_auc"].to_numpy())
+        np.testing.assert_array_equal(
+            a.cv.table["cv_auc"].to_numpy(), other.cv.table["cv_auc"].to_numpy()
+        )
         np.testing.assert_array_equal(a.test_scores, other.test_scores)
 
 
@@ -174,7 +195,9 @@ def test_bad_inputs() -> None:
     with pytest.raises(SearchError, match="test_size must be in"):
         split_train_test(y, test_size=1.5)
     with pytest.raises(SearchError, match="no feature is finite"):
-        cross_validate_grid(np.ones((20, 3)), np.r_[np.zeros(10), np.ones(10)], space=QUICK, progress=False)
+        cross_validate_grid(
+            np.ones((20, 3)), np.r_[np.zeros(10), np.ones(10)], space=QUICK, progress=False
+        )
 
 
 @parametrize_with_checks([FeatureCleaner(), PearsonFilter(), RankSelector("anova", 1)])

@@ -65,9 +65,24 @@ def _clean_nan(value: Any) -> Any:
 def _executor_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for opt in reversed(
         [
-            click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="parallel worker processes (local pool, or local Dask cluster with --dask)"),
-            click.option("--dask", "use_dask", is_flag=True, help="run on a local Dask distributed cluster of --workers processes"),
-            click.option("--scheduler", metavar="ADDR", help="run on the Dask cluster at this scheduler address (tcp://host:8786)"),
+            click.option(
+                "--workers",
+                type=click.IntRange(1, 256),
+                default=1,
+                show_default=True,
+                help="parallel worker processes (local pool, or local Dask cluster with --dask)",
+            ),
+            click.option(
+                "--dask",
+                "use_dask",
+                is_flag=True,
+                help="run on a local Dask distributed cluster of --workers processes",
+            ),
+            click.option(
+                "--scheduler",
+                metavar="ADDR",
+                help="run on the Dask cluster at this scheduler address (tcp://host:8786)",
+            ),
             click.option("--no-progress", is_flag=True, help="no progress bar on stderr"),
         ]
     ):
@@ -85,7 +100,9 @@ def _executor(workers: int, use_dask: bool, scheduler: str | None) -> Any:
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     logging.getLogger("distributed").setLevel(logging.ERROR)
 
@@ -97,12 +114,41 @@ def radiomics() -> None:
 
 
 @radiomics.command()
-@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), required=True, help="CSV with columns image,mask[,label,id,group,spacing,mask_label,segment]")
-@click.option("--params", "params_source", required=True, help="pyradiomics parameter YAML, or a preset name (mammography_2d, ct_3d)")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="feature table: .csv or .parquet")
-@click.option("--spacing", type=float, multiple=True, help="pixel spacing (mm) for PNG/PGM images without a spacing column; give once or twice (x, y)")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="radhub data directory, for archive:<SeriesInstanceUID> images")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="radhub settings file, for archive: images")
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="CSV with columns image,mask[,label,id,group,spacing,mask_label,segment]",
+)
+@click.option(
+    "--params",
+    "params_source",
+    required=True,
+    help="pyradiomics parameter YAML, or a preset name (mammography_2d, ct_3d)",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="feature table: .csv or .parquet",
+)
+@click.option(
+    "--spacing",
+    type=float,
+    multiple=True,
+    help="pixel spacing (mm) for PNG/PGM images without a spacing column; give once or twice (x, y)",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="radhub data directory, for archive:<SeriesInstanceUID> images",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="radhub settings file, for archive: images",
+)
 @_executor_options
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def extract(
@@ -138,7 +184,9 @@ def extract(
             raise InputError(f"invalid configuration: {exc}") from exc
     with _executor(workers, use_dask, scheduler) as ex:
         try:
-            result = extract_features(specs, params, executor=ex, settings=settings, progress=not no_progress)
+            result = extract_features(
+                specs, params, executor=ex, settings=settings, progress=not no_progress
+            )
         except RadiomicsError as exc:
             raise InputError(str(exc)) from exc
     write_table(result.table, out)
@@ -162,14 +210,18 @@ def _feature_matrix(
 
     for col, what in ((label, "--label"), (id_col, "--id"), (group, "--group")):
         if col is not None and col not in table.columns:
-            raise InputError(f"{what} column {col!r} is not in the table; columns include {list(table.columns)[:12]}")
+            raise InputError(
+                f"{what} column {col!r} is not in the table; columns include {list(table.columns)[:12]}"
+            )
     dropped = 0
     if "status" in table.columns:
         dropped = int((table["status"] != "ok").sum())
         table = table[table["status"] == "ok"]
     table = table[table[label].notna()].reset_index(drop=True)
     skip = set(PROVENANCE_COLUMNS) | {label, id_col, group}
-    features = [c for c in table.columns if c not in skip and pd.api.types.is_numeric_dtype(table[c])]
+    features = [
+        c for c in table.columns if c not in skip and pd.api.types.is_numeric_dtype(table[c])
+    ]
     if not features:
         raise InputError("the table has no numeric feature columns")
     return table, features, dropped
@@ -180,7 +232,11 @@ def _positive(values: pd.Series, positive: str | None) -> tuple[np.ndarray, tupl
     if len(labels) != 2:
         raise InputError(f"the label column must have exactly 2 classes, found {labels[:10]}")
     if positive is None:
-        known = [v for v in labels if v.lower() in ("1", "1.0", "true", "m", "malignant", "positive", "yes")]
+        known = [
+            v
+            for v in labels
+            if v.lower() in ("1", "1.0", "true", "m", "malignant", "positive", "yes")
+        ]
         if len(known) != 1:
             raise InputError(f"cannot tell the positive class among {labels}; pass --positive")
         positive = known[0]
@@ -194,12 +250,33 @@ def _positive(values: pd.Series, positive: str | None) -> tuple[np.ndarray, tupl
 @click.argument("table_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--label", required=True, help="label column")
 @click.option("--id", "id_col", help="row id column (default: 'id' if present)")
-@click.option("--group", help="grouping column (patient/image): a group never spans train and test or two folds")
-@click.option("--positive", help="label value of the positive class (default: 1/M/malignant/positive/yes)")
-@click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.3, show_default=True)
+@click.option(
+    "--group",
+    help="grouping column (patient/image): a group never spans train and test or two folds",
+)
+@click.option(
+    "--positive", help="label value of the positive class (default: 1/M/malignant/positive/yes)"
+)
+@click.option(
+    "--test-size",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.3,
+    show_default=True,
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--preset", type=click.Choice(["quick", "default", "full"]), default="default", show_default=True, help="search grid")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="output directory")
+@click.option(
+    "--preset",
+    type=click.Choice(["quick", "default", "full"]),
+    default="default",
+    show_default=True,
+    help="search grid",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="output directory",
+)
 @_executor_options
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def search(
@@ -251,7 +328,13 @@ def search(
     metrics = write_search_outputs(
         result,
         out,
-        data_info={"table": table_path.name, "label_column": label, "split": f"stratified hold-out {test_size}" + (f", grouped by {group}" if group else ""), "param_hash": param_hash},
+        data_info={
+            "table": table_path.name,
+            "label_column": label,
+            "split": f"stratified hold-out {test_size}"
+            + (f", grouped by {group}" if group else ""),
+            "param_hash": param_hash,
+        },
         extra_metrics={"rows_dropped_failed": dropped, "preset": preset},
         name=f"{label} classifier",
     )
@@ -267,12 +350,22 @@ def search(
 
 
 @radiomics.command()
-@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="model directory written by search")
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="model directory written by search",
+)
 @click.argument("table_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--id", "id_col", default="id", show_default=True, help="row id column")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write predictions CSV here")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="write predictions CSV here"
+)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def predict(model_dir: Path, table_path: Path, id_col: str, out: Path | None, as_json: bool) -> None:
+def predict(
+    model_dir: Path, table_path: Path, id_col: str, out: Path | None, as_json: bool
+) -> None:
     """Rad-score and class for each ROI of a feature table."""
     from radhub.radiomics import RadiomicsModel, read_table
 
@@ -285,24 +378,48 @@ def predict(model_dir: Path, table_path: Path, id_col: str, out: Path | None, as
     if out:
         pred.to_csv(out, index=False, float_format="%.6g")
     records = [
-        {"id": r.id, "rad_score": None if not np.isfinite(r.rad_score) else float(r.rad_score), "predicted": r.predicted or None}
+        {
+            "id": r.id,
+            "rad_score": None if not np.isfinite(r.rad_score) else float(r.rad_score),
+            "predicted": r.predicted or None,
+        }
         for r in pred.itertuples()
     ]
-    payload = {"model": str(model_dir), "cutoff": model.cutoff, "positive_label": model.labels[1], "n": len(records), "predictions": records}
+    payload = {
+        "model": str(model_dir),
+        "cutoff": model.cutoff,
+        "positive_label": model.labels[1],
+        "n": len(records),
+        "predictions": records,
+    }
     text = pred.to_csv(index=False, float_format="%.6g").rstrip("\n")
     _emit(payload, as_json, text)
 
 
 @radiomics.command()
-@click.option("--rule", "rule_path", type=click.Path(dir_okay=False, path_type=Path), required=True, help="rule YAML")
+@click.option(
+    "--rule",
+    "rule_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="rule YAML",
+)
 @click.argument("table_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--label", help="label column: also report accuracy of the rule against it")
 @click.option("--positive", help="label value of the positive class")
 @click.option("--id", "id_col", default="id", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write the scored rows as CSV")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="write the scored rows as CSV"
+)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def score(
-    rule_path: Path, table_path: Path, label: str | None, positive: str | None, id_col: str, out: Path | None, as_json: bool
+    rule_path: Path,
+    table_path: Path,
+    label: str | None,
+    positive: str | None,
+    id_col: str,
+    out: Path | None,
+    as_json: bool,
 ) -> None:
     """Apply a points rule (feature, direction, threshold, points; cutoff on the sum)."""
     from radhub.radiomics import apply_rule, load_rule, read_table
@@ -320,17 +437,19 @@ def score(
         "rule": rule.to_dict(),
         "n": len(scored),
         "n_scored": int(scored["positive"].notna().sum()),
-        "n_positive": int((scored["positive"] == True).sum()),  # noqa: E712 - object column with None
+        "n_positive": int((scored["positive"] == True).sum()),
     }
     if label:
         if label not in table.columns:
             raise InputError(f"--label column {label!r} is not in the table")
         ok = scored["positive"].notna().to_numpy() & table[label].notna().to_numpy()
-        y, labels = _positive(table.loc[ok, label], positive)
+        y, _ = _positive(table.loc[ok, label], positive)
         calls = scored.loc[ok, "positive"].astype(bool).to_numpy(int)
         try:
             payload["accuracy"] = _clean_nan(accuracy_from_labels(y, calls).to_dict())
-            payload["auc_of_total"] = _clean_nan(roc_auc(y, scored.loc[ok, "total"].to_numpy(float)).to_dict())
+            payload["auc_of_total"] = _clean_nan(
+                roc_auc(y, scored.loc[ok, "total"].to_numpy(float)).to_dict()
+            )
         except StatsError as exc:
             raise InputError(f"cannot compute accuracy: {exc}") from exc
         payload["auc_of_total"].pop("curve", None)
@@ -345,9 +464,15 @@ def score(
 @click.argument("table_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--truth", required=True, help="reference label column")
 @click.option("--positive", help="label value of the positive class")
-@click.option("--model", "model_col", help="column of the model's class calls (same labels as --truth)")
+@click.option(
+    "--model", "model_col", help="column of the model's class calls (same labels as --truth)"
+)
 @click.option("--reader", "reader_col", help="column of reader categories (e.g. BI-RADS)")
-@click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path), help="YAML mapping of reader categories to 0/1 (default BI-RADS 2-4a benign, 4b-5 malignant)")
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML mapping of reader categories to 0/1 (default BI-RADS 2-4a benign, 4b-5 malignant)",
+)
 @click.option("--score-a", help="first score column, for DeLong's test")
 @click.option("--score-b", help="second score column, for DeLong's test")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
@@ -367,7 +492,9 @@ def compare(
     from radhub.stats import StatsError
 
     if not (model_col and reader_col) and not (score_a and score_b):
-        raise InputError("give --model and --reader (McNemar), or --score-a and --score-b (DeLong), or both")
+        raise InputError(
+            "give --model and --reader (McNemar), or --score-a and --score-b (DeLong), or both"
+        )
     table = pd.read_csv(table_path, dtype=str) if table_path.is_file() else None
     if table is None:
         raise InputError(f"table {str(table_path)!r} does not exist")
@@ -395,12 +522,32 @@ def compare(
 
 
 @radiomics.command()
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), required=True, help="mini-MIAS folder (Info.txt + mdbNNN.png)")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="mini-MIAS folder (Info.txt + mdbNNN.png)",
+)
 @click.option("--task", type=click.Choice(["calcification", "mass"]), required=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="output directory")
-@click.option("--preset", type=click.Choice(["quick", "default", "full"]), default="default", show_default=True, help="search grid")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="output directory",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["quick", "default", "full"]),
+    default="default",
+    show_default=True,
+    help="search grid",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--include-arch-asym", is_flag=True, help="add architectural distortion and asymmetry rows to the mass task")
+@click.option(
+    "--include-arch-asym",
+    is_flag=True,
+    help="add architectural distortion and asymmetry rows to the mass task",
+)
 @_executor_options
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def mias(
@@ -422,8 +569,14 @@ def mias(
     with _executor(workers, use_dask, scheduler) as ex:
         try:
             res = run_mias(
-                root, task, out, space=preset, seed=seed, executor=ex,  # type: ignore[arg-type]
-                include_arch_asym=include_arch_asym, progress=not no_progress,
+                root,
+                task,
+                out,
+                space=preset,
+                seed=seed,
+                executor=ex,  # type: ignore[arg-type]
+                include_arch_asym=include_arch_asym,
+                progress=not no_progress,
             )
         except RadiomicsError as exc:
             raise InputError(str(exc)) from exc

@@ -30,8 +30,18 @@ from radhub.radiomics._extract import (
     read_table,
     write_table,
 )
-from radhub.radiomics._mias import MIAS_TASKS, PUBLISHED, MiasAnnotation, MiasResult, mias_rois, parse_info, run_mias
+from radhub.radiomics._images import image_from_archive, image_id, read_image, volume_from_datasets
+from radhub.radiomics._mias import (
+    MIAS_TASKS,
+    PUBLISHED,
+    MiasAnnotation,
+    MiasResult,
+    mias_rois,
+    parse_info,
+    run_mias,
+)
 from radhub.radiomics._model import RadiomicsModel
+from radhub.radiomics._params import PARAMETER_PRESETS, ExtractionParams, load_params
 from radhub.radiomics._pipeline import (
     CLASSIFIERS,
     NORMALISERS,
@@ -54,6 +64,15 @@ from radhub.radiomics._readers import (
     load_mapping,
 )
 from radhub.radiomics._report import write_search_outputs
+from radhub.radiomics._roi import (
+    check_mask,
+    circle_mask,
+    mask_from_seg,
+    parse_shape,
+    polygon_mask,
+    read_mask,
+    sphere_mask,
+)
 from radhub.radiomics._rules import RuleItem, ScoreRule, apply_rule, load_rule
 from radhub.radiomics._search import (
     SEARCH_PRESETS,
@@ -63,17 +82,6 @@ from radhub.radiomics._search import (
     cross_validate_grid,
     run_search,
     split_train_test,
-)
-from radhub.radiomics._images import image_from_archive, image_id, read_image, volume_from_datasets
-from radhub.radiomics._params import PARAMETER_PRESETS, ExtractionParams, load_params
-from radhub.radiomics._roi import (
-    check_mask,
-    circle_mask,
-    mask_from_seg,
-    parse_shape,
-    polygon_mask,
-    read_mask,
-    sphere_mask,
 )
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from tqdm import tqdm
 
@@ -60,20 +60,25 @@ class Executor(ABC):
     ) -> list[R]:
         """``[fn(item) for item in items]``, possibly in parallel, in input order."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release workers (a no-op for executors without any)."""
 
-    def __enter__(self) -> Executor:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
     @staticmethod
     def _bar(total: int, desc: str, progress: bool) -> tqdm:  # type: ignore[type-arg]
-        return tqdm(total=total, desc=desc or None, file=sys.stderr, disable=not progress, leave=False)
+        return tqdm(
+            total=total, desc=desc or None, file=sys.stderr, disable=not progress, leave=False
+        )
 
 
 class LocalExecutor(Executor):
@@ -101,7 +106,9 @@ class LocalExecutor(Executor):
         if self._pool is None:
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["radhub.radiomics._extract", "radhub.radiomics._search"])
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=single_threaded)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=ctx, initializer=single_threaded
+            )
         return self._pool
 
     def map(
@@ -177,7 +184,9 @@ class DaskExecutor(Executor):
                 )
                 self._client = Client(self._cluster)
         except OSError as exc:
-            raise RadiomicsError(f"cannot connect to the Dask scheduler {address!r}: {exc}") from exc
+            raise RadiomicsError(
+                f"cannot connect to the Dask scheduler {address!r}: {exc}"
+            ) from exc
         self._client.run(single_threaded)
         self.workers = len(self._client.scheduler_info().get("workers", {})) or workers
         self.address = address
@@ -211,7 +220,9 @@ class DaskExecutor(Executor):
             self._cluster.close()
 
 
-def make_executor(workers: int | None = None, scheduler: str | None = None, *, dask: bool = False) -> Executor:
+def make_executor(
+    workers: int | None = None, scheduler: str | None = None, *, dask: bool = False
+) -> Executor:
     """The executor chosen by configuration.
 
     ``scheduler`` selects a Dask cluster at that address; ``dask=True``

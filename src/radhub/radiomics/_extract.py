@@ -125,8 +125,8 @@ class RoiResult:
 def library_versions() -> dict[str, str]:
     """Versions recorded in every feature row."""
     import pywt
-    import radiomics
 
+    import radiomics
     from radhub import __version__ as radhub_version
 
     return {
@@ -139,19 +139,25 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def _archive_image(ref: str, settings: Settings | None, segment_reference: sitk.Image | None = None) -> tuple[Any, str]:
+def _archive_image(
+    ref: str, settings: Settings | None, segment_reference: sitk.Image | None = None
+) -> tuple[Any, str]:
     from radhub.archive import Archive
     from radhub.retrieve import Retriever
 
     if settings is None:
-        raise ImageError(f"{ref!r} refers to the archive, but no archive settings were given (--data-dir/--config)")
+        raise ImageError(
+            f"{ref!r} refers to the archive, but no archive settings were given (--data-dir/--config)"
+        )
     uid = ref.split(":", 1)[1].strip()
     archive = Archive.open(settings, sweep=False)
     try:
         instances = Retriever(archive).find(series_uid=uid)
         if not instances:
             raise ImageNotFoundError(f"the archive holds no series with SeriesInstanceUID {uid!r}")
-        digest = hashlib.sha256("".join(sorted(i.blob_sha256 for i in instances)).encode()).hexdigest()
+        digest = hashlib.sha256(
+            "".join(sorted(i.blob_sha256 for i in instances)).encode()
+        ).hexdigest()
         ident = f"archive:{uid}:sha256:{digest}"
         if segment_reference is not None:
             return Retriever(archive).dataset(instances[0]), ident
@@ -201,7 +207,15 @@ def extract_roi(
         except (ValueError, RuntimeError, IndexError, TypeError) as exc:
             raise ExtractionError(f"pyradiomics failed: {exc}") from exc
     except RadiomicsError as exc:
-        return RoiResult(spec, {}, img_id, mask_id, 0, f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
+        return RoiResult(
+            spec,
+            {},
+            img_id,
+            mask_id,
+            0,
+            f"{type(exc).__name__}: {exc}",
+            time.perf_counter() - start,
+        )
     features = {
         key: float(np.asarray(value).item())
         for key, value in raw.items()
@@ -281,14 +295,16 @@ class ExtractionResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no feature values)."""
         return {
-            "n_rois": int(len(self.table)),
+            "n_rois": len(self.table),
             "n_ok": self.n_ok,
             "n_failed": len(self.failures),
             "n_features": len(self.feature_columns),
             "failures": [{"id": i, "error": e} for i, e in self.failures],
             "seconds": round(self.seconds, 3),
             "executor": self.executor,
-            "rois_per_second": round(len(self.table) / self.seconds, 3) if self.seconds > 0 else None,
+            "rois_per_second": round(len(self.table) / self.seconds, 3)
+            if self.seconds > 0
+            else None,
         }
 
 
@@ -337,7 +353,9 @@ def extract_features(
     p = params if isinstance(params, ExtractionParams) else load_params(params)
     ex = executor or LocalExecutor(1)
     start = time.perf_counter()
-    results = ex.map(_run_task, [_Task(s, p, settings) for s in specs], desc="extract", progress=progress)
+    results = ex.map(
+        _run_task, [_Task(s, p, settings) for s in specs], desc="extract", progress=progress
+    )
     seconds = time.perf_counter() - start
     versions = library_versions()
     names: list[str] = []
@@ -405,7 +423,9 @@ def _optional_int(value: str | None, column: str, line: int) -> int | None:
     try:
         return int(value)
     except ValueError as exc:
-        raise ManifestError(f"manifest line {line}: column {column!r} must be an integer, got {value!r}") from exc
+        raise ManifestError(
+            f"manifest line {line}: column {column!r} must be an integer, got {value!r}"
+        ) from exc
 
 
 def read_manifest(path: str | Path, *, spacing: Sequence[float] | None = None) -> list[RoiSpec]:
@@ -428,7 +448,9 @@ def read_manifest(path: str | Path, *, spacing: Sequence[float] | None = None) -
         columns = [c.strip() for c in reader.fieldnames or []]
         missing = {"image", "mask"} - set(columns)
         if missing:
-            raise ManifestError(f"manifest {p.name} lacks columns {sorted(missing)}; it has {columns}")
+            raise ManifestError(
+                f"manifest {p.name} lacks columns {sorted(missing)}; it has {columns}"
+            )
         rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
     specs = []
     base = p.parent
@@ -446,7 +468,9 @@ def read_manifest(path: str | Path, *, spacing: Sequence[float] | None = None) -
             try:
                 sp = tuple(float(v) for v in row["spacing"].replace(",", ";").split(";"))
             except ValueError as exc:
-                raise ManifestError(f"manifest line {line}: bad spacing {row['spacing']!r}") from exc
+                raise ManifestError(
+                    f"manifest line {line}: bad spacing {row['spacing']!r}"
+                ) from exc
         specs.append(
             RoiSpec(
                 id=row.get("id") or f"roi-{n:04d}",

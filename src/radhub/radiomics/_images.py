@@ -59,11 +59,15 @@ def _spacing_pair(spacing: float | Sequence[float] | None, where: str) -> tuple[
             f"{where} has no pixel spacing; give one, e.g. spacing=0.2 (mm per pixel) "
             "or a manifest column 'spacing'"
         )
-    values = [float(spacing)] * 2 if isinstance(spacing, (int, float)) else [float(v) for v in spacing]
+    values = (
+        [float(spacing)] * 2 if isinstance(spacing, (int, float)) else [float(v) for v in spacing]
+    )
     if len(values) == 1:
         values = values * 2
     if len(values) != 2 or not all(np.isfinite(v) and v > 0 for v in values):
-        raise ImageError(f"spacing must be one or two positive numbers (x, y in mm), got {spacing!r}")
+        raise ImageError(
+            f"spacing must be one or two positive numbers (x, y in mm), got {spacing!r}"
+        )
     return values[0], values[1]
 
 
@@ -95,7 +99,7 @@ def _read_itk(path: Path) -> sitk.Image:
 
 
 def _read_dicom_files(files: Iterable[Path]) -> list[Dataset]:
-    out = []
+    out: list[Dataset] = []
     for f in files:
         try:
             out.append(pydicom.dcmread(f))
@@ -155,7 +159,12 @@ def read_image(
         raise ImageNotFoundError(f"image {str(path)!r} does not exist")
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-        datasets = [ds for ds in _read_dicom_files(f for f in files if _is_dicom(f) or f.suffix.lower() == ".dcm")]
+        datasets = [
+            ds
+            for ds in _read_dicom_files(
+                f for f in files if _is_dicom(f) or f.suffix.lower() == ".dcm"
+            )
+        ]
         datasets = [ds for ds in datasets if str(ds.get("SOPClassUID", "")) not in _SEG_CLASSES]
         if not datasets:
             raise ImageNotFoundError(f"folder {path.name!r} holds no DICOM images")
@@ -211,7 +220,10 @@ def _modality(ds: Dataset, arr: NDArray[Any]) -> NDArray[Any]:
 
 def _group_item(ds: Dataset, index: int, sequence: str, attribute: str) -> Any:
     """An attribute of a functional group, per-frame first, then shared."""
-    for seq_name, i in (("PerFrameFunctionalGroupsSequence", index), ("SharedFunctionalGroupsSequence", 0)):
+    for seq_name, i in (
+        ("PerFrameFunctionalGroupsSequence", index),
+        ("SharedFunctionalGroupsSequence", 0),
+    ):
         groups = ds.get(seq_name)
         if groups is None or len(groups) <= i:
             continue
@@ -227,15 +239,21 @@ def _slices(ds: Dataset) -> list[_Slice]:
     try:
         arr = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for codec problems
-        raise ImageError(f"cannot decode pixel data ({ds.file_meta.get('TransferSyntaxUID', '?')}): {exc}") from exc
+        raise ImageError(
+            f"cannot decode pixel data ({ds.file_meta.get('TransferSyntaxUID', '?')}): {exc}"
+        ) from exc
     if int(ds.get("SamplesPerPixel", 1)) != 1:
-        raise ImageError("colour DICOM images are not supported for radiomics (SamplesPerPixel > 1)")
+        raise ImageError(
+            "colour DICOM images are not supported for radiomics (SamplesPerPixel > 1)"
+        )
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
         out = []
         for i in range(frames):
             pos = _float_list(_group_item(ds, i, "PlanePositionSequence", "ImagePositionPatient"))
-            iop = _float_list(_group_item(ds, i, "PlaneOrientationSequence", "ImageOrientationPatient"))
+            iop = _float_list(
+                _group_item(ds, i, "PlaneOrientationSequence", "ImageOrientationPatient")
+            )
             ps = _float_list(_group_item(ds, i, "PixelMeasuresSequence", "PixelSpacing"))
             out.append(
                 _Slice(
@@ -312,11 +330,13 @@ def volume_from_datasets(
             "PixelSpacing on every slice"
         )
     iop = cast(NDArray[np.float64], slices[0].orientation)
-    if any(not np.allclose(s.orientation, iop, atol=1e-4) for s in slices):
+    if any(
+        not np.allclose(cast(NDArray[np.float64], s.orientation), iop, atol=1e-4) for s in slices
+    ):
         raise ImageError("slices have different ImageOrientationPatient; they are not one volume")
     row, col = iop[:3], iop[3:]
     normal = np.cross(row, col)
-    pos = np.array([float(np.dot(normal, s.position)) for s in slices])
+    pos = np.array([float(np.dot(normal, cast(NDArray[np.float64], s.position))) for s in slices])
     order = np.argsort(pos, kind="mergesort")
     slices = [slices[i] for i in order]
     pos = pos[order]
@@ -327,7 +347,10 @@ def volume_from_datasets(
             "acquisitions in one series); select one acquisition"
         )
     first = cast(NDArray[np.float64], slices[0].position)
-    offsets = [float(np.linalg.norm((s.position - first) - normal * (p - pos[0]))) for s, p in zip(slices, pos)]  # type: ignore[operator]
+    offsets = [
+        float(np.linalg.norm((s.position - first) - normal * (p - pos[0])))
+        for s, p in zip(slices, pos)
+    ]  # type: ignore[operator]
     if max(offsets) > 1e-2:
         logger.warning(
             "gantry tilt: slice positions move up to %.2f mm within the image plane; "
@@ -386,7 +409,9 @@ def image_from_archive(
     retriever = Retriever(archive)
     instances = retriever.find(series_uid=series_uid)
     if not instances:
-        raise ImageNotFoundError(f"the archive holds no series with SeriesInstanceUID {series_uid!r}")
+        raise ImageNotFoundError(
+            f"the archive holds no series with SeriesInstanceUID {series_uid!r}"
+        )
     datasets = [retriever.dataset(inst) for inst in instances]
     datasets = [ds for ds in datasets if str(ds.get("SOPClassUID", "")) not in _SEG_CLASSES]
     if not datasets:

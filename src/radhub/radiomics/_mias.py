@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from radhub.radiomics._executor import Executor
 from radhub.radiomics._extract import ExtractionResult, RoiSpec, extract_features, write_table
 from radhub.radiomics._params import load_params
@@ -28,24 +26,49 @@ from radhub.radiomics.errors import MiasError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MIAS_TASKS", "PUBLISHED", "MiasAnnotation", "MiasResult", "mias_rois", "parse_info", "run_mias"]
+__all__ = [
+    "MIAS_TASKS",
+    "PUBLISHED",
+    "MiasAnnotation",
+    "MiasResult",
+    "mias_rois",
+    "parse_info",
+    "run_mias",
+]
 
 MiasTask = Literal["calcification", "mass"]
 #: Info.txt classes per task (METHODS.md 7): ARCH and ASYM are not masses.
-MIAS_TASKS: dict[str, tuple[str, ...]] = {"calcification": ("CALC",), "mass": ("CIRC", "SPIC", "MISC")}
+MIAS_TASKS: dict[str, tuple[str, ...]] = {
+    "calcification": ("CALC",),
+    "mass": ("CIRC", "SPIC", "MISC"),
+}
 IMAGE_SIZE = 1024
 PIXEL_SPACING_MM = 0.2
 #: Seed 000's test-set results (Ma et al. 2022, Table 2 and text).
 PUBLISHED: dict[str, dict[str, Any]] = {
     "mass": {
-        "auc": 0.84, "accuracy": 0.80, "sensitivity": 0.73, "specificity": 0.89, "cutoff": 0.644,
-        "pipeline": "Z-score + PCA + RFE_9 + RF", "n_train": 222, "n_test": 94,
-        "reader": {"accuracy": 0.80, "sensitivity": 0.76, "specificity": 0.88}, "mcnemar_p": 0.66,
+        "auc": 0.84,
+        "accuracy": 0.80,
+        "sensitivity": 0.73,
+        "specificity": 0.89,
+        "cutoff": 0.644,
+        "pipeline": "Z-score + PCA + RFE_9 + RF",
+        "n_train": 222,
+        "n_test": 94,
+        "reader": {"accuracy": 0.80, "sensitivity": 0.76, "specificity": 0.88},
+        "mcnemar_p": 0.66,
     },
     "calcification": {
-        "auc": 0.88, "accuracy": 0.85, "sensitivity": 0.84, "specificity": 0.87, "cutoff": 0.676,
-        "pipeline": "Min-Max + PCA + KW_13 + XGB", "n_train": 256, "n_test": 108,
-        "reader": {"accuracy": 0.84, "sensitivity": 0.86, "specificity": 0.80}, "mcnemar_p": 0.69,
+        "auc": 0.88,
+        "accuracy": 0.85,
+        "sensitivity": 0.84,
+        "specificity": 0.87,
+        "cutoff": 0.676,
+        "pipeline": "Min-Max + PCA + KW_13 + XGB",
+        "n_train": 256,
+        "n_test": 108,
+        "reader": {"accuracy": 0.84, "sensitivity": 0.86, "specificity": 0.80},
+        "mcnemar_p": 0.69,
     },
 }
 _ROW = re.compile(r"^(mdb\d{3})\s+([FGD])\s+([A-Z]+)(?:\s+([BM]))?(?:\s+(\d+)\s+(\d+)\s+(\d+))?")
@@ -84,7 +107,9 @@ def parse_info(path: str | Path) -> list[MiasAnnotation]:
     """
     p = Path(path)
     if not p.is_file():
-        raise MiasError(f"{str(p)!r} does not exist; --root must be the mini-MIAS folder holding Info.txt")
+        raise MiasError(
+            f"{str(p)!r} does not exist; --root must be the mini-MIAS folder holding Info.txt"
+        )
     out = []
     for line in p.read_text(encoding="latin-1").splitlines():
         m = _ROW.match(line.strip())
@@ -92,7 +117,15 @@ def parse_info(path: str | Path) -> list[MiasAnnotation]:
             continue
         ref, bg, cls, sev, x, y, r = m.groups()
         out.append(
-            MiasAnnotation(ref, bg, cls, sev, None if x is None else int(x), None if y is None else int(y), None if r is None else int(r))
+            MiasAnnotation(
+                ref,
+                bg,
+                cls,
+                sev,
+                None if x is None else int(x),
+                None if y is None else int(y),
+                None if r is None else int(r),
+            )
         )
     if not out:
         raise MiasError(f"{p.name} has no annotation lines (lines starting with mdbNNN)")
@@ -127,7 +160,14 @@ def mias_rois(
     for r in selected:
         if r.x is None or r.y is None or r.radius is None:
             continue
-        image = next((base / f"{r.refnum}{ext}" for ext in (".png", ".pgm") if (base / f"{r.refnum}{ext}").is_file()), None)
+        image = next(
+            (
+                base / f"{r.refnum}{ext}"
+                for ext in (".png", ".pgm")
+                if (base / f"{r.refnum}{ext}").is_file()
+            ),
+            None,
+        )
         if image is None:
             missing_images.append(r.refnum)
             continue
@@ -231,14 +271,19 @@ def run_mias(
     }
     notes = _honest_notes(task, result.to_dict() | extra, pub)
     sections = [
-        f"<p>Task: <b>{html.escape(task)}</b> ({', '.join(info['classes'])} rows of Info.txt), benign (B) vs "
-        "malignant (M). Circle ROIs from the annotated centre (origin bottom-left: row = 1024 - y) and radius; "
-        f"{len(features)} 2D pyradiomics features (original image; parameter hash {params.sha256[:12]}).</p>",
+        (
+            f"<p>Task: <b>{html.escape(task)}</b> ({', '.join(info['classes'])} rows of Info.txt), benign (B) vs "
+            "malignant (M). Circle ROIs from the annotated centre (origin bottom-left: row = 1024 - y) and radius; "
+            f"{len(features)} 2D pyradiomics features (original image; parameter hash {params.sha256[:12]}).</p>"
+        ),
         html_table(
             ["", "value"],
             [
                 ["Info.txt rows of the task (B/M)", info["rows"]],
-                ["excluded: no coordinates", f"{info['excluded_no_coordinates']} ({', '.join(info['excluded_no_coordinates_refnums']) or '-'})"],
+                [
+                    "excluded: no coordinates",
+                    f"{info['excluded_no_coordinates']} ({', '.join(info['excluded_no_coordinates_refnums']) or '-'})",
+                ],
                 ["excluded: extraction failed", len(extraction.failures)],
                 ["ROIs used", len(table)],
                 ["images / patients", f"{info['images']} / {info['patients']}"],
@@ -249,13 +294,29 @@ def run_mias(
         html_table(
             ["", "this run (mini-MIAS)", "published (seed 000)"],
             [
-                ["cases train / test", f"{result.train_index.size} / {result.test_index.size}", f"{pub['n_train']} / {pub['n_test']} images"],
+                [
+                    "cases train / test",
+                    f"{result.train_index.size} / {result.test_index.size}",
+                    f"{pub['n_train']} / {pub['n_test']} images",
+                ],
                 ["best pipeline", str(result.best), pub["pipeline"]],
-                ["test AUC", f"{result.test_roc.auc:.3f} ({lo:.3f} to {hi:.3f})", f"{pub['auc']:.2f}"],
+                [
+                    "test AUC",
+                    f"{result.test_roc.auc:.3f} ({lo:.3f} to {hi:.3f})",
+                    f"{pub['auc']:.2f}",
+                ],
                 ["cutoff", f"{result.cutoff:.3f}", f"{pub['cutoff']:.3f}"],
                 ["accuracy", f"{result.test_accuracy.accuracy:.2f}", f"{pub['accuracy']:.2f}"],
-                ["sensitivity", f"{result.test_accuracy.sensitivity:.2f}", f"{pub['sensitivity']:.2f}"],
-                ["specificity", f"{result.test_accuracy.specificity:.2f}", f"{pub['specificity']:.2f}"],
+                [
+                    "sensitivity",
+                    f"{result.test_accuracy.sensitivity:.2f}",
+                    f"{pub['sensitivity']:.2f}",
+                ],
+                [
+                    "specificity",
+                    f"{result.test_accuracy.specificity:.2f}",
+                    f"{pub['specificity']:.2f}",
+                ],
             ],
         ),
         "<div class='note'>" + "".join(f"<p>{html.escape(n)}</p>" for n in notes) + "</div>",
@@ -264,7 +325,12 @@ def run_mias(
         result,
         d,
         title=f"mini-MIAS radiomics replication: {task}",
-        data_info={"table": "features.csv", "label_column": "label", "split": "7:3 stratified, grouped by patient", "param_hash": params.sha256},
+        data_info={
+            "table": "features.csv",
+            "label_column": "label",
+            "split": "7:3 stratified, grouped by patient",
+            "param_hash": params.sha256,
+        },
         extra_sections=sections,
         extra_metrics=extra | {"notes": notes},
         name=f"mini-MIAS {task} benign/malignant",
@@ -286,13 +352,19 @@ def _honest_notes(task: str, m: dict[str, Any], pub: dict[str, Any]) -> list[str
         "A CI that includes 0.5 means the data do not show discrimination better than chance."
         if lo <= 0.5
         else "The CI lies above 0.5: discrimination better than chance on this test set.",
-        f"The published study had {pub['n_train']}/{pub['n_test']} images and deep-learning lesion outlines; "
-        "here the ROIs are the annotators' circles (for calcifications a circle around the cluster), the films "
-        "are digitised screen-film mammograms at 200 um, and the sample is several times smaller.",
-        f"The cross-validated AUC of the winner ({m['cv_auc']:.2f}) is the best of {m['n_pipelines']} pipelines "
-        "and so optimistic; with so few training cases many pipelines tie, and another seed may pick another "
-        "winner. Report the test AUC with its CI, not the CV AUC.",
-        "Sensitivity and specificity at the training-chosen cutoff rest on a handful of test cases per class; "
-        "their Wilson CIs are wide (see the table).",
+        (
+            f"The published study had {pub['n_train']}/{pub['n_test']} images and deep-learning lesion outlines; "
+            "here the ROIs are the annotators' circles (for calcifications a circle around the cluster), the films "
+            "are digitised screen-film mammograms at 200 um, and the sample is several times smaller."
+        ),
+        (
+            f"The cross-validated AUC of the winner ({m['cv_auc']:.2f}) is the best of {m['n_pipelines']} pipelines "
+            "and so optimistic; with so few training cases many pipelines tie, and another seed may pick another "
+            "winner. Report the test AUC with its CI, not the CV AUC."
+        ),
+        (
+            "Sensitivity and specificity at the training-chosen cutoff rest on a handful of test cases per class; "
+            "their Wilson CIs are wide (see the table)."
+        ),
     ]
     return notes

@@ -93,13 +93,18 @@ class RadiomicsModel:
         positive = np.zeros(len(table), bool)
         if finite.any():
             positive[finite] = apply_cutoff(scores[finite], self.cutoff)
-        ids = table[id_column].astype(str) if id_column in table.columns else pd.Series(range(len(table))).astype(str)
+        ids = (
+            table[id_column].astype(str)
+            if id_column in table.columns
+            else pd.Series(range(len(table))).astype(str)
+        )
         return pd.DataFrame(
             {
                 "id": ids.to_numpy(),
                 "rad_score": scores,
                 "predicted": [
-                    (self.labels[1] if p else self.labels[0]) if f else "" for p, f in zip(positive, finite)
+                    (self.labels[1] if p else self.labels[0]) if f else ""
+                    for p, f in zip(positive, finite)
                 ],
                 "positive": [bool(p) if f else None for p, f in zip(positive, finite)],
             }
@@ -120,7 +125,9 @@ class RadiomicsModel:
             "labels": {"negative": self.labels[0], "positive": self.labels[1]},
             **self.metadata,
         }
-        (out / META_FILE).write_text(json.dumps(meta, indent=1, default=_json_default), encoding="utf-8")
+        (out / META_FILE).write_text(
+            json.dumps(meta, indent=1, default=_json_default), encoding="utf-8"
+        )
         (out / CARD_FILE).write_text(model_card(meta), encoding="utf-8")
         return out
 
@@ -136,16 +143,22 @@ class RadiomicsModel:
         """
         d = Path(directory)
         if not (d / META_FILE).is_file() or not (d / MODEL_FILE).is_file():
-            raise ModelError(f"{str(d)!r} is not a saved model (needs {META_FILE} and {MODEL_FILE})")
+            raise ModelError(
+                f"{str(d)!r} is not a saved model (needs {META_FILE} and {MODEL_FILE})"
+            )
         try:
             meta = json.loads((d / META_FILE).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise ModelError(f"cannot read {META_FILE}: {exc}") from exc
         if meta.get("format_version") != FORMAT_VERSION:
-            raise ModelError(f"unsupported model format {meta.get('format_version')!r}; expected {FORMAT_VERSION}")
+            raise ModelError(
+                f"unsupported model format {meta.get('format_version')!r}; expected {FORMAT_VERSION}"
+            )
         digest = hashlib.sha256((d / MODEL_FILE).read_bytes()).hexdigest()
         if digest != meta.get("model_sha256"):
-            raise ModelError(f"{MODEL_FILE} does not match the SHA-256 recorded in {META_FILE}; refusing to load it")
+            raise ModelError(
+                f"{MODEL_FILE} does not match the SHA-256 recorded in {META_FILE}; refusing to load it"
+            )
         pipeline = joblib.load(d / MODEL_FILE)
         labels = (str(meta["labels"]["negative"]), str(meta["labels"]["positive"]))
         skip = {"format_version", "created", "model_sha256", "feature_names", "cutoff", "labels"}
@@ -208,8 +221,10 @@ def model_card(meta: dict[str, Any]) -> str:
         "",
         "## Pipeline",
         f"- {m.get('best_pipeline', 'n/a')}",
-        f"- chosen among {m.get('n_pipelines', 'n/a')} pipelines by cross-validated AUC on the training set "
-        f"({_f(m.get('cv_auc'))}; optimistic, being the best of many)",
+        (
+            f"- chosen among {m.get('n_pipelines', 'n/a')} pipelines by cross-validated AUC on the training set "
+            f"({_f(m.get('cv_auc'))}; optimistic, being the best of many)"
+        ),
         f"- Rad-score cutoff {_f(m.get('cutoff'), 4)} (Youden-optimal on out-of-fold training scores)",
         "",
         "## Test-set performance (touched once)",
@@ -220,10 +235,14 @@ def model_card(meta: dict[str, Any]) -> str:
         f"- PPV {_f(m.get('test_ppv'))}{_ci(m.get('test_ppv_ci'))}; NPV {_f(m.get('test_npv'))}{_ci(m.get('test_npv_ci'))}",
         "",
         "## Limits",
-        "- Proportions carry Wilson 95% CIs, the AUC a DeLong CI; with small test sets they are wide "
-        "and the point estimates are unstable.",
-        "- Single-centre, single hold-out split: no external validation; features depend on the "
-        "scanner, the segmentation and the extraction parameters (same parameter file required).",
+        (
+            "- Proportions carry Wilson 95% CIs, the AUC a DeLong CI; with small test sets they are wide "
+            "and the point estimates are unstable."
+        ),
+        (
+            "- Single-centre, single hold-out split: no external validation; features depend on the "
+            "scanner, the segmentation and the extraction parameters (same parameter file required)."
+        ),
         "- The model file is a pickle: load it only from trusted sources (its SHA-256 is checked).",
     ]
     lines += [f"- {x}" for x in meta.get("limits", [])]

@@ -105,6 +105,7 @@ def _canonical_hash(params: Mapping[str, Any]) -> str:
 
 def _validate(params: dict[str, Any], where: str) -> None:
     import pykwalify.core
+
     from radiomics import featureextractor
 
     if not isinstance(params, dict):
@@ -166,7 +167,9 @@ def load_params(source: str | Path | Mapping[str, Any]) -> ExtractionParams:
         where = path.name
         if not path.is_file():
             presets = ", ".join(sorted(PARAMETER_PRESETS))
-            raise ParameterError(f"parameter file {str(path)!r} does not exist (presets: {presets})")
+            raise ParameterError(
+                f"parameter file {str(path)!r} does not exist (presets: {presets})"
+            )
         try:
             params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:

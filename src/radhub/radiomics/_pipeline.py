@@ -176,7 +176,9 @@ def _kruskal_scores(X: NDArray[np.float64], y: NDArray[np.int_]) -> NDArray[np.f
     return np.nan_to_num(out, nan=0.0)
 
 
-def rank_features(method: str, X: ArrayLike, y: ArrayLike, random_state: int = 0) -> NDArray[np.int_]:
+def rank_features(
+    method: str, X: ArrayLike, y: ArrayLike, random_state: int = 0
+) -> NDArray[np.int_]:
     """Column indices ordered from most to least useful by one selector.
 
     - ``anova``: F statistic (f_classif); ``kw``: Kruskal-Wallis H;
@@ -205,11 +207,15 @@ def rank_features(method: str, X: ArrayLike, y: ArrayLike, random_state: int = 0
         elif method == "mi":
             key = mutual_info_classif(arr, target, random_state=random_state)
         elif method == "rfe":
-            rfe = RFE(SVC(kernel="linear", C=1.0, max_iter=_SVM_MAX_ITER), n_features_to_select=1, step=1)
+            rfe = RFE(
+                SVC(kernel="linear", C=1.0, max_iter=_SVM_MAX_ITER), n_features_to_select=1, step=1
+            )
             rfe.fit(_standardised(arr), target)
             return np.argsort(rfe.ranking_, kind="stable")
         elif method == "lasso":
-            model = LogisticRegression(l1_ratio=1.0, solver="liblinear", C=1.0, random_state=random_state)
+            model = LogisticRegression(
+                l1_ratio=1.0, solver="liblinear", C=1.0, random_state=random_state
+            )
             coef = np.abs(model.fit(_standardised(arr), target).coef_.ravel())
             return np.lexsort((-f_scores, -coef))
         else:
@@ -278,9 +284,13 @@ def _xgb(random_state: int) -> ClassifierMixin:
 
 _FACTORIES: dict[str, Callable[[int, int], Any]] = {
     "lr": lambda s, t: LogisticRegression(C=1.0, max_iter=1000, random_state=s),
-    "lasso_lr": lambda s, t: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=1.0, random_state=s),
+    "lasso_lr": lambda s, t: LogisticRegression(
+        l1_ratio=1.0, solver="liblinear", C=1.0, random_state=s
+    ),
     "svm_linear": lambda s, t: SVC(kernel="linear", C=1.0, max_iter=_SVM_MAX_ITER, random_state=s),
-    "svm_rbf": lambda s, t: SVC(kernel="rbf", C=1.0, gamma="scale", max_iter=_SVM_MAX_ITER, random_state=s),
+    "svm_rbf": lambda s, t: SVC(
+        kernel="rbf", C=1.0, gamma="scale", max_iter=_SVM_MAX_ITER, random_state=s
+    ),
     "rf": lambda s, t: RandomForestClassifier(n_estimators=t, random_state=s, n_jobs=1),
     "xgb": lambda s, t: _xgb(s),
     "lda": lambda s, t: LinearDiscriminantAnalysis(),

@@ -37,7 +37,7 @@ BIRADS_MAPPING: dict[str, int] = {"1": 0, "2": 0, "3": 0, "4a": 0, "4b": 1, "4c"
 
 def _key(value: Any) -> str:
     text = str(value).strip().lower().replace("bi-rads", "").replace("birads", "").strip()
-    return text[:-2] if text.endswith(".0") else text
+    return text.removesuffix(".0")
 
 
 def load_mapping(source: str | Path | Mapping[str, Any]) -> dict[str, int]:
@@ -77,7 +77,9 @@ def load_mapping(source: str | Path | Mapping[str, Any]) -> dict[str, int]:
     return out
 
 
-def dichotomise(calls: Sequence[Any] | ArrayLike, mapping: Mapping[str, int] | None = None) -> NDArray[np.int_]:
+def dichotomise(
+    calls: Sequence[Any] | ArrayLike, mapping: Mapping[str, int] | None = None
+) -> NDArray[np.int_]:
     """Map reader categories to 0/1 (default :data:`BIRADS_MAPPING`).
 
     Raises
@@ -89,7 +91,9 @@ def dichotomise(calls: Sequence[Any] | ArrayLike, mapping: Mapping[str, int] | N
     values = [_key(c) for c in np.asarray(calls, dtype=object).ravel()]
     unknown = sorted({v for v in values if v not in m})
     if unknown:
-        raise RadiomicsError(f"reader calls {unknown} are not in the mapping {sorted(m)}; extend the mapping")
+        raise RadiomicsError(
+            f"reader calls {unknown} are not in the mapping {sorted(m)}; extend the mapping"
+        )
     return np.array([m[v] for v in values], dtype=int)
 
 
@@ -106,12 +110,20 @@ class ReaderComparison:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {"model": self.model.to_dict(), "reader": self.reader.to_dict(), "mcnemar": self.mcnemar.to_dict()}
+        return {
+            "model": self.model.to_dict(),
+            "reader": self.reader.to_dict(),
+            "mcnemar": self.mcnemar.to_dict(),
+        }
 
     def summary(self) -> str:
         """Readable text."""
         return "\n\n".join(
-            ["Model\n" + self.model.summary(), "Reader\n" + self.reader.summary(), self.mcnemar.summary()]
+            [
+                "Model\n" + self.model.summary(),
+                "Reader\n" + self.reader.summary(),
+                self.mcnemar.summary(),
+            ]
         )
 
 

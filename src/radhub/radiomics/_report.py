@@ -50,7 +50,9 @@ def _ci(ci: Sequence[Any] | None) -> str:
 def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A small HTML table with escaped cells."""
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r) + "</tr>" for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -67,9 +69,13 @@ def html_page(title: str, sections: Sequence[str], images: Sequence[Path] = ()) 
         parts.append("<h2>ROC curves</h2><p>")
         for img in images:
             data = base64.b64encode(Path(img).read_bytes()).decode("ascii")
-            parts.append(f'<img alt="{html.escape(Path(img).stem)}" src="data:image/png;base64,{data}">')
+            parts.append(
+                f'<img alt="{html.escape(Path(img).stem)}" src="data:image/png;base64,{data}">'
+            )
         parts.append("</p>")
-    parts.append(f"<footer>radhub radiomics, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC</footer></body></html>")
+    parts.append(
+        f"<footer>radhub radiomics, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC</footer></body></html>"
+    )
     return "\n".join(parts)
 
 
@@ -86,15 +92,21 @@ def metrics_sections(metrics: dict[str, Any]) -> list[str]:
     t = metrics["test_2x2"]
     return [
         "<h2>Best pipeline</h2>",
-        f"<p><b>{html.escape(metrics['best_pipeline'])}</b>, chosen among {metrics['n_pipelines']} pipelines "
-        f"by cross-validated AUC on the training set: {_fmt(metrics['cv_auc'])}. Being the best of many, "
-        "this CV AUC is optimistic; the test AUC below is the honest estimate.</p>",
-        f"<p>Rad-score cutoff {_fmt(metrics['cutoff'], 4)} (Youden-optimal on the out-of-fold training "
-        "scores, applied unchanged to the test set).</p>",
+        (
+            f"<p><b>{html.escape(metrics['best_pipeline'])}</b>, chosen among {metrics['n_pipelines']} pipelines "
+            f"by cross-validated AUC on the training set: {_fmt(metrics['cv_auc'])}. Being the best of many, "
+            "this CV AUC is optimistic; the test AUC below is the honest estimate.</p>"
+        ),
+        (
+            f"<p>Rad-score cutoff {_fmt(metrics['cutoff'], 4)} (Youden-optimal on the out-of-fold training "
+            "scores, applied unchanged to the test set).</p>"
+        ),
         "<h2>Test set (touched once)</h2>",
         html_table(["Statistic", "Estimate", "95% CI"], rows),
-        f"<p>2x2 at the cutoff: TP {t['tp']}, FP {t['fp']}, FN {t['fn']}, TN {t['tn']}. AUC CI: DeLong; "
-        "proportions: Wilson score intervals.</p>",
+        (
+            f"<p>2x2 at the cutoff: TP {t['tp']}, FP {t['fp']}, FN {t['fn']}, TN {t['tn']}. AUC CI: DeLong; "
+            "proportions: Wilson score intervals.</p>"
+        ),
         "<h2>Data</h2>",
         html_table(
             ["Set", *metrics["n_train_by_class"].keys(), "total"],
@@ -157,10 +169,24 @@ def write_search_outputs(
         youden=acc.sensitivity + acc.specificity - 1,
     )
     for fname, yy, ss, roc, caption in (
-        ("roc_train_cv.png", y[result.train_index], result.train_scores, result.train_roc, "training set, out-of-fold"),
-        ("roc_test.png", y[result.test_index], result.test_scores, test_roc, "test set, training cutoff"),
+        (
+            "roc_train_cv.png",
+            y[result.train_index],
+            result.train_scores,
+            result.train_roc,
+            "training set, out-of-fold",
+        ),
+        (
+            "roc_test.png",
+            y[result.test_index],
+            result.test_scores,
+            test_roc,
+            "test set, training cutoff",
+        ),
     ):
-        fig = plot_roc(yy, ss, result=roc, band=True, n_boot=300, seed=result.seed, title=f"ROC, {caption}")
+        fig = plot_roc(
+            yy, ss, result=roc, band=True, n_boot=300, seed=result.seed, title=f"ROC, {caption}"
+        )
         images.append(save_figure(fig, d / fname))
     model = RadiomicsModel(
         pipeline=result.pipeline,

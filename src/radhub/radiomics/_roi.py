@@ -47,7 +47,9 @@ GEOMETRY_TOLERANCE = 1e-3
 
 
 def _empty_like(reference: sitk.Image) -> NDArray[np.uint8]:
-    return np.zeros(sitk.GetArrayViewFromImage(reference).shape[: reference.GetDimension()], np.uint8)
+    return np.zeros(
+        sitk.GetArrayViewFromImage(reference).shape[: reference.GetDimension()], np.uint8
+    )
 
 
 def _to_image(arr: NDArray[Any], reference: sitk.Image) -> sitk.Image:
@@ -125,7 +127,9 @@ def read_mask(
         try:
             return sitk.Cast(sitk.ReadImage(str(path)), sitk.sitkUInt32)
         except RuntimeError as exc:
-            raise RoiError(f"cannot read mask {path.name}: {str(exc).strip().splitlines()[-1]}") from exc
+            raise RoiError(
+                f"cannot read mask {path.name}: {str(exc).strip().splitlines()[-1]}"
+            ) from exc
     if _is_dicom(path) or path.suffix.lower() in (".dcm", ".seg"):
         try:
             ds = pydicom.dcmread(path)
@@ -161,12 +165,18 @@ def mask_from_seg(seg: Dataset, reference: sitk.Image, *, segment: int | None = 
         between or outside the reference slices.
     """
     if str(seg.get("SOPClassUID", "")) not in _SEG_CLASSES:
-        raise RoiError("the DICOM mask is not a Segmentation (SOP class 1.2.840.10008.5.1.4.1.1.66.4)")
+        raise RoiError(
+            "the DICOM mask is not a Segmentation (SOP class 1.2.840.10008.5.1.4.1.1.66.4)"
+        )
     numbers = [int(s.SegmentNumber) for s in seg.get("SegmentSequence", [])]
     if segment is None:
         if len(numbers) != 1:
-            labels = {int(s.SegmentNumber): str(s.get("SegmentLabel", "")) for s in seg.SegmentSequence}
-            raise RoiError(f"the SEG has {len(numbers)} segments {labels}; choose one with segment=")
+            labels = {
+                int(s.SegmentNumber): str(s.get("SegmentLabel", "")) for s in seg.SegmentSequence
+            }
+            raise RoiError(
+                f"the SEG has {len(numbers)} segments {labels}; choose one with segment="
+            )
         segment = numbers[0]
     elif segment not in numbers:
         raise RoiError(f"segment {segment} is not in the SEG; its segments are {numbers}")
@@ -219,7 +229,10 @@ def _frame_slice(seg: Dataset, i: int, reference: sitk.Image) -> int:
     if iop is not None:
         row, col = np.array(iop[:3], float), np.array(iop[3:], float)
         direction = np.array(reference.GetDirection()).reshape(3, 3)
-        if not (np.allclose(row, direction[:, 0], atol=1e-3) and np.allclose(col, direction[:, 1], atol=1e-3)):
+        if not (
+            np.allclose(row, direction[:, 0], atol=1e-3)
+            and np.allclose(col, direction[:, 1], atol=1e-3)
+        ):
             raise MaskMismatchError(
                 f"SEG frame orientation {_fmt(list(row) + list(col))} differs from the image's "
                 f"{_fmt(list(direction[:, 0]) + list(direction[:, 1]))}"
@@ -235,10 +248,14 @@ def _frame_slice(seg: Dataset, i: int, reference: sitk.Image) -> int:
             f"voxel (continuous index {_fmt(list(idx))})"
         )
     if rounded[0] != 0 or rounded[1] != 0:
-        raise MaskMismatchError(f"SEG frame {i + 1} is shifted in-plane by {_fmt(list(rounded[:2]))} voxels")
+        raise MaskMismatchError(
+            f"SEG frame {i + 1} is shifted in-plane by {_fmt(list(rounded[:2]))} voxels"
+        )
     z = int(rounded[2])
     if not 0 <= z < reference.GetSize()[2]:
-        raise MaskMismatchError(f"SEG frame {i + 1} lies outside the image (slice {z} of {reference.GetSize()[2]})")
+        raise MaskMismatchError(
+            f"SEG frame {i + 1} lies outside the image (slice {z} of {reference.GetSize()[2]})"
+        )
     return z
 
 
@@ -256,7 +273,9 @@ def _check_centre(reference: sitk.Image, centre: Sequence[float], what: str) -> 
     c = np.array([float(v) for v in centre])
     dim = reference.GetDimension()
     if c.size != dim:
-        raise RoiError(f"{what} centre needs {dim} coordinates (x, y{', z' if dim == 3 else ''}), got {c.size}")
+        raise RoiError(
+            f"{what} centre needs {dim} coordinates (x, y{', z' if dim == 3 else ''}), got {c.size}"
+        )
     size = np.array(reference.GetSize(), float)
     if np.any(c < -0.5) or np.any(c > size - 0.5):
         raise RoiOutsideImageError(
@@ -288,7 +307,7 @@ def _ellipse(
     if reference.GetDimension() == axes:
         out[...] = inside
     else:  # a disc on one slice of a volume
-        out[int(round(centre[2]))] = inside
+        out[round(float(centre[2]))] = inside
     return out
 
 
@@ -349,7 +368,9 @@ def sphere_mask(
         As for :func:`circle_mask`.
     """
     if reference.GetDimension() != 3:
-        raise RoiError(f"a sphere needs a 3D image, this one is {reference.GetDimension()}D; use circle_mask")
+        raise RoiError(
+            f"a sphere needs a 3D image, this one is {reference.GetDimension()}D; use circle_mask"
+        )
     c = _check_centre(reference, centre, "sphere")
     radii = _radii(reference, radius, units, 3)
     out = _ellipse(reference, c, radii, 3, clip, "sphere")
@@ -394,10 +415,16 @@ def polygon_mask(
         raise RoiError(f"a polygon needs at least 3 (x, y) vertices, got {pts.tolist()!r}")
     size = reference.GetSize()
     dim = reference.GetDimension()
-    if dim == 3:
-        if slice_index is None or not 0 <= int(slice_index) < size[2]:
-            raise RoiError(f"a polygon on a 3D image needs slice_index in [0, {size[2] - 1}], got {slice_index!r}")
-    outside = (pts[:, 0] < -0.5) | (pts[:, 0] > size[0] - 0.5) | (pts[:, 1] < -0.5) | (pts[:, 1] > size[1] - 0.5)
+    if dim == 3 and (slice_index is None or not 0 <= int(slice_index) < size[2]):
+        raise RoiError(
+            f"a polygon on a 3D image needs slice_index in [0, {size[2] - 1}], got {slice_index!r}"
+        )
+    outside = (
+        (pts[:, 0] < -0.5)
+        | (pts[:, 0] > size[0] - 0.5)
+        | (pts[:, 1] < -0.5)
+        | (pts[:, 1] > size[1] - 0.5)
+    )
     if outside.any() and not clip:
         raise RoiOutsideImageError(
             f"polygon vertices {pts[outside].tolist()} lie outside the image ({size[0]}x{size[1]} pixels)"
@@ -447,14 +474,18 @@ def parse_shape(spec: str, reference: sitk.Image) -> sitk.Image:
         values = _numbers(body, kind)
         dim = reference.GetDimension() if kind == "circle" else 3
         if len(values) != dim + 1:
-            raise RoiError(f"{kind} on a {reference.GetDimension()}D image needs {dim} centre values and a radius, got {spec!r}")
+            raise RoiError(
+                f"{kind} on a {reference.GetDimension()}D image needs {dim} centre values and a radius, got {spec!r}"
+            )
         fn = circle_mask if kind == "circle" else sphere_mask
         return fn(reference, values[:-1], values[-1], units=units)
     if kind == "polygon":
         body, _, z = body.partition("@")
         pts = [_numbers(p, "polygon vertex") for p in body.split(";") if p.strip()]
         return polygon_mask(reference, pts, slice_index=int(z) if z.strip() else None)
-    raise RoiError(f"unknown shape {spec!r}; use circle:X,Y,R, sphere:X,Y,Z,R or polygon:X1,Y1;X2,Y2;...")
+    raise RoiError(
+        f"unknown shape {spec!r}; use circle:X,Y,R, sphere:X,Y,Z,R or polygon:X1,Y1;X2,Y2;..."
+    )
 
 
 def is_shape(spec: str) -> bool:

@@ -71,7 +71,12 @@ class ScoreRule:
             "cutoff": self.cutoff,
             "positive_label": self.positive_label,
             "items": [
-                {"feature": i.feature, "direction": i.direction, "threshold": i.threshold, "points": i.points}
+                {
+                    "feature": i.feature,
+                    "direction": i.direction,
+                    "threshold": i.threshold,
+                    "points": i.points,
+                }
                 for i in self.items
             ],
         }
@@ -114,7 +119,9 @@ def load_rule(source: str | Path | Mapping[str, Any]) -> ScoreRule:
         raise RuleError(f"{where}: a rule is a mapping with 'items' and 'cutoff'")
     raw_items = data.get("items")
     if not isinstance(raw_items, list) or not raw_items:
-        raise RuleError(f"{where}: 'items' must be a non-empty list of feature/direction/threshold/points")
+        raise RuleError(
+            f"{where}: 'items' must be a non-empty list of feature/direction/threshold/points"
+        )
     if "cutoff" not in data:
         raise RuleError(f"{where}: 'cutoff' (total points called positive) is missing")
     items = []
@@ -126,7 +133,9 @@ def load_rule(source: str | Path | Mapping[str, Any]) -> ScoreRule:
             raise RuleError(f"{where}: item {n} lacks {sorted(missing)}")
         direction = str(raw["direction"]).strip().lower()
         if direction not in _DIRECTIONS:
-            raise RuleError(f"{where}: item {n} direction {raw['direction']!r} is not one of {sorted(_DIRECTIONS)}")
+            raise RuleError(
+                f"{where}: item {n} direction {raw['direction']!r} is not one of {sorted(_DIRECTIONS)}"
+            )
         items.append(
             RuleItem(
                 feature=str(raw["feature"]),
@@ -158,7 +167,13 @@ def apply_rule(rule: ScoreRule, table: pd.DataFrame, *, id_column: str = "id") -
     missing = sorted({i.feature for i in rule.items} - set(table.columns))
     if missing:
         raise RuleError(f"the table lacks features used by rule {rule.name!r}: {missing}")
-    out = pd.DataFrame({"id": table[id_column].astype(str).to_numpy() if id_column in table else np.arange(len(table))})
+    out = pd.DataFrame(
+        {
+            "id": table[id_column].astype(str).to_numpy()
+            if id_column in table
+            else np.arange(len(table))
+        }
+    )
     totals = np.zeros(len(table))
     for n, item in enumerate(rule.items, start=1):
         values = pd.to_numeric(table[item.feature], errors="coerce").to_numpy(float)

@@ -37,7 +37,14 @@ from radhub.radiomics._pipeline import (
     rank_features,
 )
 from radhub.radiomics.errors import SearchError
-from radhub.stats import AccuracyResult, RocResult, accuracy_from_labels, apply_cutoff, roc_auc, youden_cutoff
+from radhub.stats import (
+    AccuracyResult,
+    RocResult,
+    accuracy_from_labels,
+    apply_cutoff,
+    roc_auc,
+    youden_cutoff,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +103,9 @@ class SearchSpace:
         if not self.n_features or any(int(k) < 1 for k in self.n_features):
             raise SearchError(f"n_features must be positive integers, got {self.n_features!r}")
         if self.n_splits < 2 or self.n_repeats < 1:
-            raise SearchError(f"need n_splits >= 2 and n_repeats >= 1, got {self.n_splits}, {self.n_repeats}")
+            raise SearchError(
+                f"need n_splits >= 2 and n_repeats >= 1, got {self.n_splits}, {self.n_repeats}"
+            )
 
     @property
     def size(self) -> int:
@@ -187,11 +196,13 @@ def split_train_test(
             f"need at least 2 groups of each class to split, got {counts[0]} negative and {counts[1]} positive"
         )
     try:
-        g_train, g_test = train_test_split(
+        _, g_test = train_test_split(
             np.arange(uniq.size), test_size=test_size, stratify=group_label, random_state=seed
         )
     except ValueError as exc:
-        raise SearchError(f"cannot split {uniq.size} groups with test_size={test_size}: {exc}") from exc
+        raise SearchError(
+            f"cannot split {uniq.size} groups with test_size={test_size}: {exc}"
+        ) from exc
     test_groups = np.zeros(uniq.size, bool)
     test_groups[g_test] = True
     is_test = test_groups[inverse]
@@ -211,7 +222,11 @@ def _folds(
         splitter: Any = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
         folds = list(splitter.split(np.zeros(y.size), y, groups))
     else:
-        folds = list(StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(y.size), y))
+        folds = list(
+            StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(
+                np.zeros(y.size), y
+            )
+        )
     for _, val in folds:
         if np.unique(y[val]).size < 2 and groups is None:
             raise SearchError("a validation fold holds one class only; lower n_splits")
@@ -242,9 +257,17 @@ def _cv_unit(unit: _Unit) -> dict[tuple[str, str, str, int, str], NDArray[np.flo
         ctr, cva = cleaner.transform(Xtr), cleaner.transform(Xva)
         for norm in space.normalisers:
             scaler = make_normaliser(norm)
-            ntr, nva = (ctr, cva) if scaler == "passthrough" else (scaler.fit_transform(ctr), scaler.transform(cva))
+            ntr, nva = (
+                (ctr, cva)
+                if scaler == "passthrough"
+                else (scaler.fit_transform(ctr), scaler.transform(cva))
+            )
             reducer = make_reducer(unit.reducer, seed, space.pcc_threshold)
-            rtr, rva = (ntr, nva) if reducer == "passthrough" else (reducer.fit_transform(ntr), reducer.transform(nva))
+            rtr, rva = (
+                (ntr, nva)
+                if reducer == "passthrough"
+                else (reducer.fit_transform(ntr), reducer.transform(nva))
+            )
             cache: dict[tuple[tuple[int, ...], str], NDArray[np.float64]] = {}
             for sel in space.selectors:
                 order = rank_features(sel, rtr, ytr, seed)
@@ -255,7 +278,9 @@ def _cv_unit(unit: _Unit) -> dict[tuple[str, str, str, int, str], NDArray[np.flo
                     for clf in space.classifiers:
                         key = (tuple(int(c) for c in cols), clf)
                         if key not in cache:
-                            model = make_classifier(clf, seed, space.rf_trees).fit(rtr[:, cols], ytr)
+                            model = make_classifier(clf, seed, space.rf_trees).fit(
+                                rtr[:, cols], ytr
+                            )
                             cache[key] = rad_score(model, rva[:, cols])
                         out[(norm, unit.reducer, sel, int(k), clf)] = cache[key]
     return out
@@ -318,7 +343,9 @@ def cross_validate_grid(
     arr = np.asarray(X, dtype=float)
     target = np.asarray(y, dtype=int)
     if arr.ndim != 2 or arr.shape[0] != target.size:
-        raise SearchError(f"X must be 2-d with one row per label, got {arr.shape} and {target.size} labels")
+        raise SearchError(
+            f"X must be 2-d with one row per label, got {arr.shape} and {target.size} labels"
+        )
     if set(np.unique(target)) != {0, 1}:
         raise SearchError("labels must be 0/1 with both classes present")
     if FeatureCleaner().fit(arr).support_.size == 0:
@@ -359,14 +386,24 @@ def cross_validate_grid(
     ok = table["cv_auc"].notna()
     if not ok.any():
         raise SearchError("no pipeline could be cross-validated (too few features or cases)")
-    ranked = table[ok].sort_values(["cv_auc", "n_features", "grid_order"], ascending=[False, True, True])
+    ranked = table[ok].sort_values(
+        ["cv_auc", "n_features", "grid_order"], ascending=[False, True, True]
+    )
     table["rank"] = pd.Series(dtype="Int64")
     table.loc[ranked.index, "rank"] = np.arange(1, len(ranked) + 1)
     table = table.sort_values(["rank", "grid_order"], na_position="last").reset_index(drop=True)
     top = table.iloc[0]
-    best = PipelineSpec(top["normaliser"], top["reducer"], top["selector"], int(top["n_features"]), top["classifier"])
+    best = PipelineSpec(
+        top["normaliser"],
+        top["reducer"],
+        top["selector"],
+        int(top["n_features"]),
+        top["classifier"],
+    )
     best_key = (best.normaliser, best.reducer, best.selector, best.n_features, best.classifier)
-    return CvResult(table, best, np.nanmean(oof[best_key], axis=0), sp, seed, time.perf_counter() - start)
+    return CvResult(
+        table, best, np.nanmean(oof[best_key], axis=0), sp, seed, time.perf_counter() - start
+    )
 
 
 @dataclass(frozen=True)
@@ -510,19 +547,28 @@ def run_search(
     if np.unique(target[test]).size < 2:
         raise SearchError("the test set holds one class only; use a larger test_size or more data")
     cv = cross_validate_grid(
-        arr[train], target[train], None if grp is None else grp[train],
-        space=space, seed=seed, executor=executor, progress=progress,
+        arr[train],
+        target[train],
+        None if grp is None else grp[train],
+        space=space,
+        seed=seed,
+        executor=executor,
+        progress=progress,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pipeline = build_pipeline(cv.best, seed, cv.space.pcc_threshold, cv.space.rf_trees).fit(arr[train], target[train])
+        pipeline = build_pipeline(cv.best, seed, cv.space.pcc_threshold, cv.space.rf_trees).fit(
+            arr[train], target[train]
+        )
         test_scores = rad_score(pipeline, arr[test])
     cutoff = youden_cutoff(target[train], cv.oof_scores)
     train_roc = roc_auc(target[train], cv.oof_scores)
     test_roc = roc_auc(target[test], test_scores)
     calls = apply_cutoff(test_scores, cutoff).astype(int)
     test_acc = accuracy_from_labels(target[test], calls)
-    names = list(feature_names) if feature_names is not None else [f"f{i}" for i in range(arr.shape[1])]
+    names = (
+        list(feature_names) if feature_names is not None else [f"f{i}" for i in range(arr.shape[1])]
+    )
     return SearchResult(
         cv=cv,
         pipeline=pipeline,
@@ -541,5 +587,3 @@ def run_search(
         seed=seed,
         seconds=time.perf_counter() - start,
     )
-
-
