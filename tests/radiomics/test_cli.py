@@ -262,3 +262,25 @@ def test_score_and_compare(tmp_path, feature_csv, capsys) -> None:
         "birads",
     )
     assert code == 2 and "not in the mapping" in err
+
+
+def test_extract_on_a_dask_scheduler_address(tmp_path, mias_root, capsys, dask_executor) -> None:
+    """--scheduler connects to an existing cluster (here the fixture's local one) and gives the same table."""
+    manifest = _manifest(
+        tmp_path,
+        mias_root,
+        [
+            ["a", str(mias_root / "mdb001.png"), "circle:535,599,197", "B"],
+            ["b", str(mias_root / "mdb005.png"), "circle:477,891,30", "B"],
+        ],
+    )
+    address = dask_executor._cluster.scheduler_address
+    args = ["--manifest", manifest, "--params", "mammography_2d", "--spacing", "0.2", "--no-progress", "--json"]
+    code, out, err = _run(capsys, "extract", *args, "--out", str(tmp_path / "dask.csv"), "--scheduler", address)
+    assert code == 0, err
+    assert _json(out)["executor"] == "dask x2"
+    code, _, err = _run(capsys, "extract", *args, "--out", str(tmp_path / "local.csv"))
+    assert code == 0, err
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "dask.csv"), pd.read_csv(tmp_path / "local.csv"))
+    code, _, err = _run(capsys, "extract", *args, "--out", str(tmp_path / "x.csv"), "--scheduler", "tcp://127.0.0.1:1")
+    assert code == 2 and "cannot connect to the Dask scheduler" in err

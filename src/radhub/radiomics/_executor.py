@@ -156,6 +156,8 @@ class DaskExecutor(Executor):
         127.0.0.1 and stopped by :meth:`close`.
     workers : int
         Worker processes of the local cluster.
+    timeout : float
+        Seconds to wait for a remote scheduler.
 
     Notes
     -----
@@ -165,7 +167,7 @@ class DaskExecutor(Executor):
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, *, workers: int = 2) -> None:
+    def __init__(self, address: str | None = None, *, workers: int = 2, timeout: float = 10.0) -> None:
         from distributed import Client, LocalCluster
 
         if workers < 1:
@@ -173,7 +175,7 @@ class DaskExecutor(Executor):
         self._cluster = None
         try:
             if address:
-                self._client = Client(address, timeout="30s")
+                self._client = Client(address, timeout=f"{timeout}s")
             else:
                 self._cluster = LocalCluster(
                     n_workers=workers,
