@@ -203,3 +203,24 @@ def test_bad_inputs() -> None:
 @parametrize_with_checks([FeatureCleaner(), PearsonFilter(), RankSelector("anova", 1)])
 def test_sklearn_estimator_contract(estimator, check) -> None:
     check(estimator)
+
+
+def test_numerical_failure_marks_the_pipeline_not_the_search() -> None:
+    """libsvm cannot fit unscaled features of size 1e100; that pipeline fails, the search goes on."""
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(20), np.ones(20)].astype(int)
+    X = rng.normal(size=(40, 4)) * 1e100
+    X[:, 0] += y * 1e100
+    space = SearchSpace(
+        normalisers=("none", "zscore"),
+        reducers=("none",),
+        selectors=("anova",),
+        n_features=(2,),
+        classifiers=("svm_linear", "lr"),
+        n_splits=3,
+    )
+    cv = cross_validate_grid(X, y, space=space, progress=False)
+    status = dict(zip(cv.table["name"], cv.table["cv_status"]))
+    assert status["none + none + ANOVA_2 + SVM-linear"].startswith("failed")
+    assert status["Z-score + none + ANOVA_2 + SVM-linear"] == "ok"
+    assert cv.table.loc[cv.table["cv_status"] != "ok", "rank"].isna().all()

@@ -269,21 +269,48 @@ def _cv_unit(unit: _Unit) -> dict[tuple[str, str, str, int, str], NDArray[np.flo
                 else (reducer.fit_transform(ntr), reducer.transform(nva))
             )
             cache: dict[tuple[tuple[int, ...], str], NDArray[np.float64]] = {}
+            failed = np.full(unit.val.size, np.nan)
             for sel in space.selectors:
-                order = rank_features(sel, rtr, ytr, seed)
+                try:
+                    order = rank_features(sel, rtr, ytr, seed)
+                except _FIT_ERRORS:
+                    order = None
                 for k in space.n_features:
                     if k > rtr.shape[1]:
                         continue
-                    cols = np.sort(order[:k])
+                    cols = None if order is None else np.sort(order[:k])
                     for clf in space.classifiers:
+                        if cols is None:
+                            out[(norm, unit.reducer, sel, int(k), clf)] = failed
+                            continue
                         key = (tuple(int(c) for c in cols), clf)
                         if key not in cache:
-                            model = make_classifier(clf, seed, space.rf_trees).fit(
-                                rtr[:, cols], ytr
+                            cache[key] = _fit_score(
+                                clf, seed, space, rtr[:, cols], ytr, rva[:, cols]
                             )
-                            cache[key] = rad_score(model, rva[:, cols])
                         out[(norm, unit.reducer, sel, int(k), clf)] = cache[key]
     return out
+
+
+#: Numerical failures of one fit (e.g. libsvm on unscaled features): the
+#: pipeline is marked as failed in that fold instead of stopping the search.
+_FIT_ERRORS = (ValueError, np.linalg.LinAlgError, FloatingPointError, OverflowError)
+
+
+def _fit_score(
+    clf: str,
+    seed: int,
+    space: SearchSpace,
+    Xtr: NDArray[np.float64],
+    ytr: NDArray[np.int_],
+    Xva: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    try:
+        model = make_classifier(clf, seed, space.rf_trees).fit(Xtr, ytr)
+        scores = rad_score(model, Xva)
+    except _FIT_ERRORS:
+        return np.full(Xva.shape[0], np.nan)
+    return scores if np.all(np.isfinite(scores)) else np.full(Xva.shape[0], np.nan)
 
 
 @dataclass(frozen=True)
@@ -296,7 +323,9 @@ class CvResult:
         One row per pipeline: its steps, ``cv_auc`` (mean over repeats of
         the AUC of the pooled out-of-fold scores), ``cv_auc_sd`` (SD over
         repeats) and ``rank``; pipelines that could not run in every fold
-        (more features than a fold offers) have NaN AUC and no rank.
+        (more features than a fold offers, or a fit that failed numerically,
+        e.g. an SVM on unscaled features) have NaN AUC, no rank and the
+        reason in ``cv_status``.
     best : PipelineSpec
         Highest ``cv_auc``; ties go to fewer features, then grid order.
     oof_scores : ndarray (n_train,)
@@ -372,13 +401,19 @@ def cross_validate_grid(
     for i, spec in enumerate(sp.specs()):
         key = (spec.normaliser, spec.reducer, spec.selector, spec.n_features, spec.classifier)
         aucs: list[float] = []
-        if seen.get(key, 0) == folds_per_key:
+        if seen.get(key, 0) != folds_per_key:
+            status = "not evaluable: more features than a fold offers"
+        elif np.isnan(oof[key]).any():
+            status = "failed: a fit failed numerically in a fold"
+        else:
+            status = "ok"
             aucs = [roc_auc(target, oof[key][r]).auc for r in range(sp.n_repeats)]
         rows.append(
             {
                 **spec.to_dict(),
                 "cv_auc": float(np.mean(aucs)) if aucs else np.nan,
                 "cv_auc_sd": float(np.std(aucs, ddof=1)) if len(aucs) > 1 else np.nan,
+                "cv_status": status,
                 "grid_order": i,
             }
         )
@@ -485,6 +520,10 @@ class SearchResult:
             "positive_label": self.labels[1],
             "n_features_input": len(self.feature_names),
             "n_pipelines": int(self.cv.table["cv_auc"].notna().sum()),
+            "n_pipelines_failed": int(self.cv.table["cv_status"].str.startswith("failed").sum()),
+            "n_pipelines_not_evaluable": int(
+                self.cv.table["cv_status"].str.startswith("not evaluable").sum()
+            ),
             "search_space": self.cv.space.to_dict(),
             "seed": self.seed,
             "seconds": round(self.seconds, 1),
@@ -557,10 +596,13 @@ def run_search(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pipeline = build_pipeline(cv.best, seed, cv.space.pcc_threshold, cv.space.rf_trees).fit(
-            arr[train], target[train]
-        )
-        test_scores = rad_score(pipeline, arr[test])
+        try:
+            pipeline = build_pipeline(cv.best, seed, cv.space.pcc_threshold, cv.space.rf_trees).fit(
+                arr[train], target[train]
+            )
+            test_scores = rad_score(pipeline, arr[test])
+        except _FIT_ERRORS as exc:
+            raise SearchError(f"refitting {cv.best} on all training rows failed: {exc}") from exc
     cutoff = youden_cutoff(target[train], cv.oof_scores)
     train_roc = roc_auc(target[train], cv.oof_scores)
     test_roc = roc_auc(target[test], test_scores)
