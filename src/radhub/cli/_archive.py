@@ -106,9 +106,11 @@ def serve(verbose: bool, **kw: Any) -> None:
 
 
 def default_demo_data() -> Path:
-    """../shared/data/dicom next to the checkout, or RADHUB_DEMO_DATA."""
+    """RADHUB_DEMO_DATA, else RADHUB_SHARED_DATA/dicom, else ../shared/data/dicom next to the checkout."""
     if "RADHUB_DEMO_DATA" in os.environ:
         return Path(os.environ["RADHUB_DEMO_DATA"])
+    if "RADHUB_SHARED_DATA" in os.environ:
+        return Path(os.environ["RADHUB_SHARED_DATA"]) / "dicom"
     here = Path(__file__).resolve()
     for parent in [Path.cwd(), *here.parents]:
         candidate = parent.parent / "shared" / "data" / "dicom"
