@@ -182,7 +182,7 @@ class DaskExecutor(Executor):
                     threads_per_worker=1,
                     processes=True,
                     host="127.0.0.1",
-                    dashboard_address=None,
+                    dashboard_address="127.0.0.1:0",  # HTTP endpoints on loopback, free port
                 )
                 self._client = Client(self._cluster)
         except OSError as exc:
