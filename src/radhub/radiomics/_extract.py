@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
+import json
 import logging
 import platform
 import time
@@ -183,6 +185,15 @@ def _load(spec: RoiSpec, settings: Settings | None) -> tuple[sitk.Image, sitk.Im
     return image, mask, img_id, mask_id
 
 
+@functools.lru_cache(maxsize=4)
+def _extractor(sha256: str, params_json: str) -> Any:
+    """One pyradiomics extractor per parameter set and process (building one validates
+    the parameters with pykwalify, which costs as much as a small ROI)."""
+    from radiomics import featureextractor
+
+    return featureextractor.RadiomicsFeatureExtractor(json.loads(params_json))
+
+
 def extract_roi(
     spec: RoiSpec, params: ExtractionParams, settings: Settings | None = None
 ) -> RoiResult:
@@ -192,8 +203,6 @@ def extract_roi(
     outside) and pyradiomics' own exceptions are caught and reported with
     their message; programming errors propagate.
     """
-    from radiomics import featureextractor
-
     start = time.perf_counter()
     img_id = mask_id = ""
     try:
@@ -201,7 +210,7 @@ def extract_roi(
         label = spec.mask_label if spec.mask_label is not None else params.label
         voxels = check_mask(image, mask, label=label)
         image = _widen(image)
-        extractor = featureextractor.RadiomicsFeatureExtractor(dict(params.params))
+        extractor = _extractor(params.sha256, json.dumps(params.params, sort_keys=True))
         try:
             raw = extractor.execute(image, mask, label=label)
         except (ValueError, RuntimeError, IndexError, TypeError) as exc:
