@@ -11,3 +11,4 @@ SMOKE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/radhub-bench-smoke.XXXXXX")
 trap 'rm -rf "$SMOKE_DIR"' EXIT
 
 "$PY" -m benchmarks.archive run --smoke --root "$SMOKE_DIR/archive"
+"$PY" -m benchmarks.radiomics --smoke
