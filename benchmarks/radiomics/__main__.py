@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-MIAS = REPO.parent / "shared" / "data" / "mias"
+MIAS = Path(os.environ.get("RADHUB_SHARED_DATA", REPO.parent / "shared" / "data")) / "mias"
 TARGETS = (
     "pyradiomics-serial",
     "radhub-local-1",
