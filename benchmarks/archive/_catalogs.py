@@ -120,7 +120,9 @@ class CatalogPlan:
             else:
                 surname = rng.choice(self.surnames)
                 pid = f"PID{len(patients) + 1:010d}"
-                pname = f"{surname}^{rng.choice(_GIVEN)}"[: len(_PH["pname"])].ljust(len(_PH["pname"]))
+                # fixed length without trailing spaces (Orthanc does not match a
+                # wildcard against a space-padded name): the given name is padded
+                pname = (f"{surname}^{rng.choice(_GIVEN)}" + "X" * len(_PH["pname"]))[: len(_PH["pname"])]
                 patients.append((pid, pname, surname))
             r = rng.random()
             if r < 0.30:

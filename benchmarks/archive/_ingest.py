@@ -95,11 +95,16 @@ def _multipart(files: list[CorpusFile], boundary: str) -> tuple[int, Iterator[by
 
 
 def _count_stow(response: httpx.Response) -> tuple[int, int]:
-    if response.status_code not in (200, 202, 409):
-        return 0, -1
+    """(stored, failed) from a Store Instances Response; (0, -1) when there is none.
+
+    Any status with a response module counts: Orthanc answers 400 when one
+    part of a request fails, listing the parts it stored.
+    """
     try:
         body = response.json()
     except ValueError:
+        return 0, -1
+    if not isinstance(body, dict) or not ({"00081199", "00081198"} & set(body)):
         return 0, -1
     ok = len(body.get("00081199", {}).get("Value", []))
     failed = len(body.get("00081198", {}).get("Value", []))
