@@ -34,7 +34,10 @@ import pydicom
 from pydicom.dataset import Dataset
 
 REPO = Path(__file__).resolve().parents[2]
-DICOM_DIR = Path(os.environ.get("RADHUB_BENCH_DICOM_DIR", REPO.parent / "shared" / "data" / "dicom"))
+DICOM_DIR = Path(
+    os.environ.get("RADHUB_BENCH_DICOM_DIR")
+    or Path(os.environ.get("RADHUB_SHARED_DATA", REPO.parent / "shared" / "data")) / "dicom"
+)
 
 MG_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.2"
 
