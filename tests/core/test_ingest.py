@@ -209,3 +209,10 @@ def test_series_of_another_study_is_refused(archive, make_instance):
     # the same series in its own study is fine
     again = archive.ingestor.ingest_bytes(make_instance(SeriesInstanceUID=series, StudyInstanceUID=first.study_instance_uid), source="test")
     assert again.status is IngestStatus.STORED
+
+
+def test_startup_check_reports_a_missing_blob(sqlite_archive, make_instance):
+    res = sqlite_archive.ingestor.ingest_bytes(make_instance(), source="test")
+    sqlite_archive.store.delete(res.sha256)
+    assert sqlite_archive.check_consistency().rows_without_blob == [res.sha256]
+    assert sqlite_archive.check_consistency(full=True).rows_without_blob == [res.sha256]

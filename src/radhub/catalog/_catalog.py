@@ -350,6 +350,12 @@ class Catalog:
             )
         return a | b
 
+    def recent_blob_digests(self, limit: int) -> set[str]:
+        """Digests of the ``limit`` most recently indexed instances (startup check)."""
+        with self.session() as s:
+            q = select(Instance.blob_sha256).order_by(Instance.pk.desc()).limit(limit)
+            return set(s.execute(q).scalars())
+
     def references_blob(self, sha256: str) -> bool:
         """Whether an instance (or a kept conflict version) points to this blob (indexed lookups)."""
         with self.engine.connect() as conn:
