@@ -319,12 +319,24 @@ def test_patient_root_patient_level(ge_server):
 
 
 def test_cancel_stops_the_matches(sqlite_archive):
-    _load(
-        sqlite_archive,
-        [corpus_path(r) for r in corpus_rows() if r["path"].startswith(("pydicom/", "dcm_qa"))],
-    )
+    # Enough matches (20,000 header-only instances, bulk-indexed through the real
+    # index code) that the SCP is still answering when the C-CANCEL arrives.
+    import dataclasses
+    import io
+
+    from radhub.catalog._bulk import bulk_index
+    from radhub.dicom import read_header
+    from radhub.ingest._pipeline import build_record
+
+    data = corpus_path(next(r for r in corpus_rows() if r["path"].startswith("dcm_qa_ct_GE"))).read_bytes()
+    record = build_record(read_header(io.BytesIO(data), file_size=len(data)), sha256="0" * 64, size=len(data), source="test")
+    records = [
+        dataclasses.replace(record, sop_uid=f"1.2.826.0.1.3680043.8.498.77.{i}", blob_sha256=f"{i:064x}")
+        for i in range(20_000)
+    ]
+    bulk_index(sqlite_archive.catalog, records, batch_size=5000)
     total = sqlite_archive.catalog.totals()["instances"]
-    assert total > 100
+    assert total == 20_000
     server = start_server(sqlite_archive)
     ae = AE(ae_title="PYSCU")
     ae.add_requested_context(STUDY_ROOT_FIND)
