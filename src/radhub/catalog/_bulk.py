@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
@@ -27,14 +27,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BulkIndexResult", "bulk_index", "index_batch"]
+__all__ = ["BulkIndexResult", "bulk_index", "index_batch", "insert_conflicts"]
 
 # keep each IN (...) list well below SQLite's variable limit (32766)
 _IN_CHUNK = 5000
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def name_key(value: str) -> str:
@@ -111,6 +111,13 @@ _UPDATE_STUDY = (
     "size_bytes = size_bytes + ?, modalities = ?, updated_at = ? WHERE pk = ?"
 )
 _UPDATE_SERIES = "UPDATE series SET num_instances = num_instances + ? WHERE pk = ?"
+
+
+def insert_conflicts(conn: Connection, rows: Sequence[tuple[str, str, int, str, str]]) -> None:
+    """Log ``(sop_uid, blob_sha256, size, action, source)`` conflicts inside the caller's transaction."""
+    db = _Sql(conn)
+    stamp = db.stamp(_utcnow())
+    db.many(_INSERT_CONFLICT, [(*row, stamp) for row in rows])
 
 
 def index_batch(

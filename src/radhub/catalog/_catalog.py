@@ -6,10 +6,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +16,23 @@ from sqlalchemy import Connection, Engine, create_engine, delete, event, func, s
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from radhub.catalog._bulk import index_batch, name_key
+from radhub.catalog._bulk import _Sql, index_batch, insert_conflicts
 from radhub.catalog._models import Conflict, Instance, InstanceCheck, Patient, Series, Study
 from radhub.catalog.errors import NotFoundError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Catalog", "InstanceRecord", "RegisterOutcome", "StoredInstance"]
+__all__ = ["Catalog", "ConflictRecord", "InstanceRecord", "RegisterOutcome", "StoredInstance"]
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+@dataclass(frozen=True)
+class ConflictRecord:
+    """An object refused (or kept aside) because its SOP Instance UID is stored with other bytes."""
 
-
-def name_key(value: str) -> str:
-    """Normalised person name for case-insensitive matching."""
-    return (value or "").strip().upper()
+    sop_uid: str
+    blob_sha256: str
+    size: int
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -209,6 +209,25 @@ class Catalog:
                 logger.debug("register retry %d: %s", attempt, type(exc).__name__)
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def known_sha256_many(self, sop_uids: Sequence[str]) -> dict[str, str]:
+        """Digests of the stored instances among ``sop_uids`` (absent UIDs are left out)."""
+        if not sop_uids:
+            return {}
+        with self.engine.connect() as conn:
+            db = _Sql(conn)
+            return {str(u): str(h) for u, h in db.select_in("sop_uid, blob_sha256", "instances", "sop_uid", list(dict.fromkeys(sop_uids)))}
+
+    def record_conflicts(self, conflicts: Sequence[ConflictRecord], *, action: str) -> None:
+        """Log objects that arrived under a known SOP Instance UID with other bytes (one transaction).
+
+        ``action`` says what the conflict policy did (``kept_first``,
+        ``rejected``, ``kept_both``); the stored instance is never changed.
+        """
+        if not conflicts:
+            return
+        with self._write_conn() as conn:
+            insert_conflicts(conn, [(c.sop_uid, c.blob_sha256, c.size, action, c.source) for c in conflicts])
 
     def known_sha256(self, sop_uid: str) -> str | None:
         """Digest of the stored instance with this SOP Instance UID, or ``None`` (one indexed lookup)."""
@@ -389,7 +408,7 @@ def _sqlite_on_begin(conn: Any) -> None:
 
 
 class _Pending:
-    __slots__ = ("record", "action", "event", "leader", "outcome", "error")
+    __slots__ = ("action", "error", "event", "leader", "outcome", "record")
 
     def __init__(self, record: InstanceRecord, action: str) -> None:
         self.record = record

@@ -102,15 +102,18 @@ def _walk_values(ds: Dataset, warnings_out: list[str]) -> None:
     zero in a component, over 64 characters) occur in real files; they are
     reported in ``warnings_out`` rather than rejected. Anything else that
     cannot be decoded as its VR raises.
+
+    The caller holds pydicom's strict reading mode for the whole walk (one
+    switch per object, not one per element: the walk is on the ingest hot path).
     """
+    settings = pydicom_config.settings
     for tag in list(ds.keys()):
         if int(tag) in PIXEL_TAGS:
             continue
-        raw = ds.get_item(tag)
         try:
-            with pydicom_config.strict_reading():
-                elem = ds[tag]
+            elem = ds[tag]
         except (ValueError, TypeError) as exc:
+            raw = ds.get_item(tag)
             raw_value = getattr(raw, "value", None)
             vr = getattr(raw, "VR", None)
             if vr is None:
@@ -120,9 +123,12 @@ def _walk_values(ds: Dataset, warnings_out: list[str]) -> None:
                     vr = None
             if vr == "UI" and isinstance(raw_value, bytes) and _UI_CHARS.match(raw_value):
                 warnings_out.append(f"nonconformant_uid:{int(tag):08X}")
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
+                strict = settings._reading_validation_mode
+                settings.reading_validation_mode = pydicom_config.IGNORE
+                try:
                     elem = ds[tag]
+                finally:
+                    settings._reading_validation_mode = strict
             else:
                 raise InvalidDicomError(
                     "invalid_value", f"element {Tag(tag)} has a value invalid for its VR: {exc}"
@@ -196,7 +202,7 @@ def read_header(source: str | Path | BinaryIO, *, file_size: int | None = None) 
         _check_file_complete(ds, fh, start, file_size)
     value_warnings: list[str] = []
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), pydicom_config.strict_reading():
             warnings.simplefilter("ignore")
             _walk_values(ds, value_warnings)
     except (KeyError, NotImplementedError, EOFError, OSError) as exc:

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 from pydicom.dataset import Dataset
 
-from radhub.catalog import Catalog, InstanceRecord, normalise_time
+from radhub.catalog import Catalog, ConflictRecord, InstanceRecord, normalise_time
 from radhub.config import ConflictPolicy, Settings
 from radhub.dicom import InstanceHeader, InvalidDicomError, dataset_to_json, read_header
 from radhub.ingest._checks import run_checks
@@ -26,7 +26,7 @@ from radhub.store import BlobStore, BlobTooLargeError, BlobWriter
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["IngestResult", "IngestStatus", "Ingestor", "build_record"]
+__all__ = ["IngestBatch", "IngestResult", "IngestStatus", "Ingestor", "build_record"]
 
 _CHUNK = 1 << 20
 
@@ -141,14 +141,38 @@ class Ingestor:
         return self.ingest_stream(iter(lambda: fh.read(_CHUNK), b""), source=source, calling_ae=calling_ae)
 
     def ingest_stream(
-        self, chunks: Iterable[bytes], *, source: str, calling_ae: str = ""
+        self,
+        chunks: Iterable[bytes],
+        *,
+        source: str,
+        calling_ae: str = "",
+        expect_study_uid: str | None = None,
     ) -> IngestResult:
         """Ingest one object delivered as a sequence of byte chunks.
 
         Never raises for bad input: the result says ``rejected`` with a code
         and a reason. Storage or database failures do raise, and then nothing
-        has been acknowledged.
+        has been acknowledged. ``expect_study_uid`` rejects (``study_mismatch``)
+        an object of another study, as STOW-RS to ``/studies/{study}`` must.
         """
+        batch = self.batch(source=source, calling_ae=calling_ae)
+        batch.add(chunks, expect_study_uid=expect_study_uid)
+        return batch.finish()[0]
+
+    def batch(self, *, source: str, calling_ae: str = "") -> IngestBatch:
+        """Objects received together and acknowledged together (one STOW-RS request).
+
+        Each object is received, parsed and checked as it arrives; the
+        durable part -- blob flushes and the catalog transaction -- is done
+        once for all of them by :meth:`IngestBatch.finish`.
+        """
+        return IngestBatch(self, source=source, calling_ae=calling_ae)
+
+    # -- internals ---------------------------------------------------------
+    def _receive(
+        self, chunks: Iterable[bytes], *, source: str, calling_ae: str, expect_study_uid: str | None
+    ) -> IngestResult | _Received:
+        """Spool one object to a temporary blob and parse it: a rejection or what to archive."""
         writer = self.store.writer(max_size=self.settings.max_object_bytes)
         try:
             try:
@@ -156,70 +180,109 @@ class Ingestor:
                     if chunk:
                         writer.write(chunk)
             except BlobTooLargeError as exc:
-                return self._done(source, IngestResult(IngestStatus.REJECTED, code="too_large", reason=str(exc)))
+                return IngestResult(IngestStatus.REJECTED, code="too_large", reason=str(exc))
             if writer.size == 0:
                 writer.abort()
-                return self._done(source, IngestResult(IngestStatus.REJECTED, code="empty", reason="the object is empty"))
+                return IngestResult(IngestStatus.REJECTED, code="empty", reason="the object is empty")
             try:
-                header = read_header(writer.temp_path(), )
+                header = read_header(writer.temp_path())
             except InvalidDicomError as exc:
                 writer.abort()
-                return self._done(
-                    source, IngestResult(IngestStatus.REJECTED, code=exc.code, reason=str(exc), size=writer.size)
+                return IngestResult(IngestStatus.REJECTED, code=exc.code, reason=str(exc), size=writer.size)
+            checks = tuple(sorted(set(run_checks(header.dataset)) | set(header.warnings)))
+            digest = writer.current_sha256()
+            base = dict(
+                sop_instance_uid=header.sop_instance_uid,
+                sop_class_uid=header.sop_class_uid,
+                study_instance_uid=header.study_instance_uid,
+                series_instance_uid=header.series_instance_uid,
+                transfer_syntax_uid=header.transfer_syntax_uid,
+                sha256=digest,
+                size=writer.size,
+                checks=checks,
+            )
+            if expect_study_uid is not None and header.study_instance_uid != expect_study_uid:
+                writer.abort()
+                reason = (
+                    f"the instance belongs to study {header.study_instance_uid}, not to the study "
+                    f"{expect_study_uid} in the request URL; nothing was stored"
                 )
-            return self._archive(writer, header, source=source, calling_ae=calling_ae)
+                return IngestResult(IngestStatus.REJECTED, code="study_mismatch", reason=reason, **base)
+            record = build_record(
+                header, sha256=digest, size=writer.size, checks=checks, source=source, calling_ae=calling_ae
+            )
+            return _Received(writer, record, base)
         except BaseException:
             writer.abort()
             raise
 
-    # -- internals ---------------------------------------------------------
-    def _archive(self, writer: BlobWriter, header: InstanceHeader, *, source: str, calling_ae: str) -> IngestResult:
-        ds = header.dataset
-        checks = tuple(sorted(set(run_checks(ds)) | set(header.warnings)))
-        digest = writer.current_sha256()
-        size = writer.size
-        base = dict(
-            sop_instance_uid=header.sop_instance_uid,
-            sop_class_uid=header.sop_class_uid,
-            study_instance_uid=header.study_instance_uid,
-            series_instance_uid=header.series_instance_uid,
-            transfer_syntax_uid=header.transfer_syntax_uid,
-            sha256=digest,
-            size=size,
-            checks=checks,
-        )
-        known_sha256 = self.catalog.known_sha256(header.sop_instance_uid)
-        if known_sha256 is not None:
-            if known_sha256 == digest:
-                if self.store.exists(digest):
-                    writer.abort()
+    def _settle(self, received: list[_Received], source: str) -> list[IngestResult]:
+        """Archive received objects: duplicates, conflicts, durable blobs, one catalog transaction."""
+        known = self.catalog.known_sha256_many([r.record.sop_uid for r in received])
+        results: list[IngestResult | None] = [None] * len(received)
+        new: list[int] = []
+        conflicting: list[int] = []
+        for i, r in enumerate(received):
+            existing = known.get(r.record.sop_uid)
+            if existing is None:
+                new.append(i)
+            elif existing == r.record.blob_sha256:
+                if self.store.exists(existing):
+                    r.writer.abort()
                 else:  # the blob was lost: repair it from the identical bytes
-                    writer.commit()
+                    r.writer.commit()
                     logger.warning("re-stored missing blob for a known instance")
-                return self._done(source, IngestResult(IngestStatus.DUPLICATE, **base))
-            return self._conflict(writer, header, base, source)
+                results[i] = IngestResult(IngestStatus.DUPLICATE, **r.base)
+            else:
+                conflicting.append(i)
+        if conflicting:
+            keep = self.settings.conflict_policy is ConflictPolicy.KEEP_BOTH
+            for i in conflicting:
+                if keep:
+                    received[i].writer.commit()
+                else:
+                    received[i].writer.abort()
+            self.catalog.record_conflicts(
+                [
+                    ConflictRecord(r.record.sop_uid, r.record.blob_sha256, r.record.size, source)
+                    for r in (received[i] for i in conflicting)
+                ],
+                action=self._conflict_action(),
+            )
+            for i in conflicting:
+                results[i] = self._conflict_result(received[i].base)
+        if new:
+            self.store.commit_many([received[i].writer for i in new])
+            records = [received[i].record for i in new]
+            action = self._conflict_action()
+            if len(records) == 1:  # concurrent single senders share transactions (group commit)
+                outcomes = [self.catalog.register(records[0], conflict_action=action)]
+            else:
+                outcomes = self.catalog.register_many(records, conflict_action=action)
+            for i, outcome in zip(new, outcomes):
+                results[i] = self._indexed(received[i], outcome.status)
+        return [r for r in results if r is not None]
 
-        writer.commit()
-        record = self._record(header, digest, size, checks, source, calling_ae)
-        outcome = self.catalog.register(record, conflict_action=self._conflict_action())
-        if outcome.status == "created":
-            return self._done(source, IngestResult(IngestStatus.STORED, **base))
-        if outcome.status == "duplicate":
-            return self._done(source, IngestResult(IngestStatus.DUPLICATE, **base))
-        if outcome.status == "series_mismatch":
+    def _indexed(self, received: _Received, status: str) -> IngestResult:
+        """The result of a committed blob once the catalog has said what it did with it."""
+        base = received.base
+        digest = received.record.blob_sha256
+        if status == "created":
+            return IngestResult(IngestStatus.STORED, **base)
+        if status == "duplicate":
+            return IngestResult(IngestStatus.DUPLICATE, **base)
+        if status == "series_mismatch":
             if not self.catalog.references_blob(digest):
                 self.store.delete(digest)
             reason = (
                 "SeriesInstanceUID is already filed under another study; "
                 "a series belongs to one study (correct the UIDs and send again)"
             )
-            return self._done(
-                source, IngestResult(IngestStatus.REJECTED, code="series_mismatch", reason=reason, **base)
-            )
-        # a concurrent sender stored different bytes under this UID first
+            return IngestResult(IngestStatus.REJECTED, code="series_mismatch", reason=reason, **base)
+        # a concurrent sender (or an earlier object of this batch) stored other bytes under this UID
         if self.settings.conflict_policy is not ConflictPolicy.KEEP_BOTH and not self.catalog.references_blob(digest):
             self.store.delete(digest)
-        return self._done(source, self._conflict_result(base))
+        return self._conflict_result(base)
 
     def _conflict_action(self) -> str:
         return {
@@ -240,33 +303,8 @@ class Ingestor:
             reason += "; the new bytes are kept as a recorded version"
         return IngestResult(IngestStatus.CONFLICT, code="conflict", reason=reason, **base)
 
-    def _conflict(self, writer: BlobWriter, header: InstanceHeader, base: dict[str, Any], source: str) -> IngestResult:
-        from radhub.catalog._catalog import _utcnow
-        from radhub.catalog._models import Conflict
-
-        if self.settings.conflict_policy is ConflictPolicy.KEEP_BOTH:
-            writer.commit()
-        else:
-            writer.abort()
-        with self.catalog._write() as s:
-            s.add(
-                Conflict(
-                    sop_uid=header.sop_instance_uid,
-                    blob_sha256=base["sha256"],
-                    size=base["size"],
-                    action=self._conflict_action(),
-                    source=source,
-                    received_at=_utcnow(),
-                )
-            )
-        return self._done(source, self._conflict_result(base))
-
-    def _record(
-        self, header: InstanceHeader, digest: str, size: int, checks: tuple[str, ...], source: str, calling_ae: str
-    ) -> InstanceRecord:
-        return build_record(header, sha256=digest, size=size, checks=checks, source=source, calling_ae=calling_ae)
-
     def _done(self, source: str, result: IngestResult) -> IngestResult:
+        """Log and tell the listeners about one final result."""
         if result.status is IngestStatus.REJECTED:
             logger.info("rejected object from %s: %s", source, result.code)
         for listener in self.listeners:
@@ -275,6 +313,77 @@ class Ingestor:
             except Exception:  # a listener must not undo an acknowledged store
                 logger.exception("ingest listener failed")
         return result
+
+
+@dataclass
+class _Received:
+    """An object spooled to a temporary blob and parsed, waiting to be archived."""
+
+    writer: BlobWriter
+    record: InstanceRecord
+    base: dict[str, Any]
+
+
+class IngestBatch:
+    """Objects received together and archived together.
+
+    :meth:`add` receives, parses and checks one object (rejections are
+    decided at once); :meth:`finish` archives every object added since the
+    last call -- one known-UID lookup, the blobs made durable together
+    (:meth:`BlobStore.commit_many`), one catalog transaction -- and returns
+    their results in order. Nothing is acknowledged before :meth:`finish`
+    returns. Use it as a context manager, or call :meth:`abort`, so that a
+    failure discards the spooled objects.
+    """
+
+    def __init__(self, ingestor: Ingestor, *, source: str, calling_ae: str = "") -> None:
+        self._ingestor = ingestor
+        self.source = source
+        self.calling_ae = calling_ae
+        self._slots: list[IngestResult | _Received] = []
+        self.pending_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def add(self, chunks: Iterable[bytes], *, expect_study_uid: str | None = None) -> None:
+        """Receive one object (see :meth:`Ingestor.ingest_stream` for ``expect_study_uid``)."""
+        slot = self._ingestor._receive(
+            chunks, source=self.source, calling_ae=self.calling_ae, expect_study_uid=expect_study_uid
+        )
+        if isinstance(slot, _Received):
+            self.pending_bytes += slot.record.size
+        self._slots.append(slot)
+
+    def finish(self) -> list[IngestResult]:
+        """Archive the objects added since the last call; their results, in order.
+
+        Storage or database failures raise; then none of these objects is
+        acknowledged and their spooled bytes are discarded.
+        """
+        slots, self._slots, self.pending_bytes = self._slots, [], 0
+        received = [s for s in slots if isinstance(s, _Received)]
+        try:
+            settled = iter(self._ingestor._settle(received, self.source)) if received else iter(())
+        except BaseException:
+            for r in received:
+                r.writer.abort()
+            raise
+        results = [next(settled) if isinstance(s, _Received) else s for s in slots]
+        return [self._ingestor._done(self.source, r) for r in results]
+
+    def abort(self) -> None:
+        """Discard every object added since the last :meth:`finish`."""
+        for s in self._slots:
+            if isinstance(s, _Received):
+                s.writer.abort()
+        self._slots, self.pending_bytes = [], 0
+
+    def __enter__(self) -> IngestBatch:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.abort()
 
 
 def build_record(

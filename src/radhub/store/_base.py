@@ -63,6 +63,15 @@ class BlobStore(abc.ABC):
     def writer(self, max_size: int | None = None) -> BlobWriter:
         """Start writing a new blob."""
 
+    def commit_many(self, writers: list[BlobWriter]) -> list[BlobRef]:
+        """Make several blobs durable together (one request's objects).
+
+        The result is that of calling :meth:`BlobWriter.commit` on each, in
+        order; a backend may share the flushes between them. On an exception
+        the writers not yet committed are left to the caller to abort.
+        """
+        return [w.commit() for w in writers]
+
     @abc.abstractmethod
     def exists(self, sha256: str) -> bool:
         """Whether a durable blob with this digest exists."""

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import errno
 import logging
-import tempfile
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -49,7 +48,8 @@ router = APIRouter(tags=["STOW-RS"])
 
 DICOM_JSON = "application/dicom+json"
 _SOURCE = "stow"
-_SPOOL_MEMORY = 8 * 1024 * 1024
+_BATCH_PARTS = 64
+_BATCH_BYTES = 256 * 1024 * 1024
 _EXPECTED = 'multipart/related; type="application/dicom"; boundary=...'
 
 # ingest rejection code -> PS3.18 I.2.2 Failure Reason
@@ -58,6 +58,7 @@ _FAILURE_BY_CODE = {
     "missing_uid": _json.FAILURE_MISMATCH,
     "invalid_uid": _json.FAILURE_MISMATCH,
     "conflict": _json.FAILURE_DUPLICATE_INSTANCE,
+    "study_mismatch": _json.FAILURE_MISMATCH,
 }
 
 
@@ -114,80 +115,50 @@ def _content_type(request: Request) -> MediaRange:
 
 
 class _Stow:
-    """State of one STOW-RS request."""
+    """State of one STOW-RS request.
+
+    Parts are received and parsed as they arrive and archived in batches
+    (:meth:`radhub.ingest.Ingestor.batch`): the blobs of a batch are made
+    durable together and indexed in one catalog transaction, which is what
+    makes a many-part request cheap. Nothing is acknowledged before the
+    response, which is sent after the last batch has been archived.
+    """
 
     def __init__(self, request: Request, archive: Archive, study: str | None) -> None:
         self.archive = archive
         self.study = study
         self.base = service_url(request)
-        self.items: list[StowItem] = []
+        self.items: list[StowItem | None] = []
+        self._batch = archive.ingestor.batch(source=_SOURCE)
+        self._pending: list[int] = []  # positions in items awaiting the batch
 
     # -- one part -------------------------------------------------------------
-    def store(self, chunks: Iterator[bytes]) -> StowItem:
+    def store(self, chunks: Iterator[bytes]) -> None:
         try:
-            if self.study is None:
-                result = self.archive.ingestor.ingest_stream(chunks, source=_SOURCE)
-            else:
-                mismatch = None
-                with tempfile.TemporaryFile(dir=self.archive.settings.data_dir) as spool:
-                    mismatch = self._spool_and_check(chunks, spool)
-                    if mismatch is not None:
-                        return mismatch
-                    spool.seek(0)
-                    result = self.archive.ingestor.ingest_fileobj(spool, source=_SOURCE)
+            self._batch.add(chunks, expect_study_uid=self.study)
         except (MultipartError, DicomwebError, ClientDisconnect):
             raise
-        except OSError as exc:
-            logger.exception("STOW-RS part could not be stored")
-            code = (
-                _json.FAILURE_OUT_OF_RESOURCES
-                if exc.errno == errno.ENOSPC
-                else _json.FAILURE_PROCESSING
-            )
-            return StowItem(
-                None,
-                None,
-                failure=code,
-                reason=f"storage failure: {exc.strerror or type(exc).__name__}",
-            )
-        except Exception as exc:  # a database failure: report it for this part, keep the others
-            logger.exception("STOW-RS part could not be stored")
-            return StowItem(
-                None,
-                None,
-                failure=_json.FAILURE_PROCESSING,
-                reason=f"processing failure ({type(exc).__name__})",
-            )
-        return self._item(result)
+        except Exception as exc:  # noqa: BLE001 - storage or database failure: this part fails, the others stay
+            self.items.append(_failure(exc))
+            return
+        self._pending.append(len(self.items))
+        self.items.append(None)
+        if len(self._batch) >= _BATCH_PARTS or self._batch.pending_bytes >= _BATCH_BYTES:
+            self.flush()
 
-    def _spool_and_check(self, chunks: Iterator[bytes], spool: BinaryIO) -> StowItem | None:
-        """Copy a part to a temporary file and reject it if it belongs to another study."""
-        from radhub.dicom import InvalidDicomError, read_header
-
-        limit = self.archive.settings.max_object_bytes
-        size = 0
-        for chunk in chunks:
-            size += len(chunk)
-            spool.write(chunk)
-            if size > limit:  # the ingest pipeline rejects it; no need to copy the rest
-                break
-        spool.flush()
-        spool.seek(0)
+    def flush(self) -> None:
+        """Archive the parts received since the last flush and fill in their outcomes."""
+        positions, self._pending = self._pending, []
+        if not positions:
+            return
         try:
-            header = read_header(spool, file_size=size)
-        except InvalidDicomError:
-            return None  # the ingest pipeline decides and explains
-        if header.study_instance_uid != self.study:
-            return StowItem(
-                header.sop_class_uid,
-                header.sop_instance_uid,
-                failure=_json.FAILURE_MISMATCH,
-                reason=(
-                    f"study_mismatch: the instance belongs to study {header.study_instance_uid}, "
-                    f"not to the study {self.study} in the request URL; nothing was stored"
-                ),
-            )
-        return None
+            results = self._batch.finish()
+        except Exception as exc:  # noqa: BLE001 - storage or database failure: these parts fail, the earlier ones stay
+            for pos in positions:
+                self.items[pos] = _failure(exc)
+            return
+        for pos, result in zip(positions, results):
+            self.items[pos] = self._item(result)
 
     def _item(self, result: IngestResult) -> StowItem:
         from radhub.ingest import IngestStatus
@@ -225,10 +196,11 @@ class _Stow:
 
     # -- response -------------------------------------------------------------
     def response(self) -> JSONResponse:
-        ok = [i for i in self.items if not i.failed]
+        items = [i for i in self.items if i is not None]  # every part has its outcome after flush()
+        ok = [i for i in items if not i.failed]
         if not ok:
             status = 409
-        elif len(ok) < len(self.items) or any(i.warning is not None for i in ok):
+        elif len(ok) < len(items) or any(i.warning is not None for i in ok):
             status = 202
         else:
             status = 200
@@ -241,13 +213,22 @@ class _Stow:
                 top = studies.pop()
         logger.info(
             "STOW-RS: %d parts, %d stored or present, %d failed",
-            len(self.items),
+            len(items),
             len(ok),
-            len(self.items) - len(ok),
+            len(items) - len(ok),
         )
         return JSONResponse(
-            _json.store_response(self.items, top), status_code=status, media_type=DICOM_JSON
+            _json.store_response(items, top), status_code=status, media_type=DICOM_JSON
         )
+
+
+def _failure(exc: Exception) -> StowItem:
+    """The failed part of a storage or database failure (logged with its traceback)."""
+    logger.error("STOW-RS part could not be stored", exc_info=exc)
+    if isinstance(exc, OSError):
+        code = _json.FAILURE_OUT_OF_RESOURCES if exc.errno == errno.ENOSPC else _json.FAILURE_PROCESSING
+        return StowItem(None, None, failure=code, reason=f"storage failure: {exc.strerror or type(exc).__name__}")
+    return StowItem(None, None, failure=_json.FAILURE_PROCESSING, reason=f"processing failure ({type(exc).__name__})")
 
 
 def _part_type_problem(part_type: str | None) -> str | None:
@@ -285,12 +266,15 @@ def _store(request: Request, study: str | None) -> JSONResponse:
     body = _limited(iter_request_body(request), limit, counter)
     stow = _Stow(request, archive, study)
     try:
-        if ct.type == "application/dicom":
-            stow.items.append(stow.store(body))
-        else:
-            _store_parts(stow, body, ct.params["boundary"])
+        try:
+            if ct.type == "application/dicom":
+                stow.store(body)
+            else:
+                _store_parts(stow, body, ct.params["boundary"])
+        finally:  # the parts received completely are archived, whatever stopped the request
+            stow.flush()
     except PayloadTooLargeError as exc:
-        kept = sum(1 for i in stow.items if not i.failed)
+        kept = sum(1 for i in stow.items if i is not None and not i.failed)
         if kept:
             exc.detail = exc.message = (
                 f"{exc.message}; the {kept} object(s) received before the limit was reached are stored"
@@ -319,7 +303,7 @@ def _store_parts(stow: _Stow, body: Iterator[bytes], boundary: str) -> None:
                     )
                 )
                 continue
-            stow.items.append(stow.store(part.iter_body()))
+            stow.store(part.iter_body())
     except MultipartError as exc:
         if not stow.items:
             raise BadRequestError(f"malformed multipart body: {exc}") from exc

@@ -1,0 +1,164 @@
+"""Objects archived together (one STOW-RS request): same outcomes as one by one, fewer flushes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+from pydicom.uid import generate_uid
+from sqlalchemy import event
+
+from radhub.archive import Archive
+from radhub.config import Settings
+from radhub.ingest import IngestStatus
+from radhub.store import FileBlobStore
+from radhub.store import _filesystem as fs
+
+
+def _commits(archive: Archive) -> list[int]:
+    """A list that grows by one per committed catalog transaction."""
+    seen: list[int] = []
+    event.listen(archive.catalog.engine, "commit", lambda conn: seen.append(1))
+    return seen
+
+
+def test_batch_outcomes_equal_one_by_one(archive, make_instance):
+    """Every kind of outcome in one batch, in order, as single ingests would give them."""
+    study, series = generate_uid(), generate_uid()
+    known = make_instance(StudyInstanceUID=study, SeriesInstanceUID=series)
+    assert archive.ingestor.ingest_bytes(known, source="test").status is IngestStatus.STORED
+    clash_uid = generate_uid()
+    new_a = make_instance(StudyInstanceUID=study, SeriesInstanceUID=series)
+    twice = make_instance(StudyInstanceUID=study, SeriesInstanceUID=series)
+    same_uid_1 = make_instance(SOPInstanceUID=clash_uid, StudyInstanceUID=study, SeriesInstanceUID=series, PatientName="A^One")
+    same_uid_2 = make_instance(SOPInstanceUID=clash_uid, StudyInstanceUID=study, SeriesInstanceUID=series, PatientName="B^Two")
+    known_other_bytes = make_instance(SOPInstanceUID=archive.catalog.instances()[0].sop_uid, StudyInstanceUID=study, SeriesInstanceUID=series, PatientName="Changed^Name")
+    wrong_study = make_instance(SeriesInstanceUID=series)  # series filed under `study` already
+    objects = [new_a, known, b"not dicom at all", twice, twice, same_uid_1, same_uid_2, known_other_bytes, wrong_study]
+    commits = _commits(archive)
+    batch = archive.ingestor.batch(source="test")
+    for data in objects:
+        batch.add([data[:1000], data[1000:]])
+    assert archive.catalog.totals()["instances"] == 1  # nothing archived before finish()
+    results = batch.finish()
+    assert [r.status for r in results] == [
+        IngestStatus.STORED,
+        IngestStatus.DUPLICATE,
+        IngestStatus.REJECTED,
+        IngestStatus.STORED,
+        IngestStatus.DUPLICATE,
+        IngestStatus.STORED,
+        IngestStatus.CONFLICT,
+        IngestStatus.CONFLICT,
+        IngestStatus.REJECTED,
+    ]
+    assert results[2].code == "not_dicom" and results[8].code == "series_mismatch"
+    assert archive.catalog.totals()["instances"] == 4
+    # two transactions: the conflict log for the known UID, and the index of the rest
+    assert len(commits) == 2
+    # what is stored is what was sent, and the refused bytes are not kept
+    for data, r in zip(objects, results):
+        digest = hashlib.sha256(data).hexdigest()
+        if r.status is IngestStatus.STORED:
+            assert archive.store.read_bytes(digest) == data
+        elif r.status in (IngestStatus.CONFLICT, IngestStatus.REJECTED) and data is not known:
+            assert not archive.store.exists(digest)
+    assert archive.store.read_bytes(hashlib.sha256(known).hexdigest()) == known
+    assert sorted(c["sop_uid"] for c in archive.catalog.conflicts()) == sorted([clash_uid, archive.catalog.instances()[0].sop_uid])
+    assert list(archive.store.tmp_dir.iterdir()) == []  # type: ignore[attr-defined]
+
+
+def test_batch_study_mismatch(sqlite_archive, make_instance):
+    study = generate_uid()
+    batch = sqlite_archive.ingestor.batch(source="stow")
+    batch.add([make_instance(StudyInstanceUID=study)], expect_study_uid=study)
+    batch.add([make_instance()], expect_study_uid=study)
+    ok, other = batch.finish()
+    assert ok.status is IngestStatus.STORED
+    assert other.status is IngestStatus.REJECTED and other.code == "study_mismatch"
+    assert study in (other.reason or "") and other.sop_instance_uid
+    assert sqlite_archive.catalog.totals()["instances"] == 1
+
+
+def test_batch_failure_discards_the_batch_and_keeps_earlier_ones(sqlite_archive, make_instance, monkeypatch):
+    archive = sqlite_archive
+    batch = archive.ingestor.batch(source="test")
+    first = make_instance()
+    batch.add([first])
+    assert batch.finish()[0].status is IngestStatus.STORED
+    for _ in range(3):
+        batch.add([make_instance()])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(archive.catalog, "register_many", broken)  # fault injection
+    with pytest.raises(RuntimeError):
+        batch.finish()
+    assert archive.catalog.totals()["instances"] == 1
+    assert archive.store.read_bytes(hashlib.sha256(first).hexdigest()) == first
+    assert list(archive.store.tmp_dir.iterdir()) == []  # type: ignore[attr-defined]
+    assert len(batch) == 0
+
+
+def test_abort_discards_spooled_objects(sqlite_archive, make_instance):
+    with sqlite_archive.ingestor.batch(source="test") as batch:
+        batch.add([make_instance()])
+        batch.add([make_instance()])
+        assert len(batch) == 2 and batch.pending_bytes > 0
+    assert list(sqlite_archive.store.tmp_dir.iterdir()) == []  # type: ignore[attr-defined]
+    assert sqlite_archive.catalog.totals()["instances"] == 0
+
+
+def test_commit_many_flushes_twice_for_any_number(tmp_path, monkeypatch):
+    if fs._syncfs is None:
+        pytest.skip("no syncfs(2) on this system: commit_many commits one by one")
+    store = FileBlobStore(tmp_path)
+    calls: list[str] = []
+    real = fs._sync_filesystem
+    monkeypatch.setattr(fs, "_sync_filesystem", lambda p: (calls.append(str(p)), real(p)))
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd)))
+    blobs = [os.urandom(1000 + i) for i in range(20)] + [b"same"] * 2
+    writers = []
+    for data in blobs:
+        w = store.writer()
+        w.write(data)
+        writers.append(w)
+    refs = store.commit_many(writers)
+    assert [r.sha256 for r in refs] == [hashlib.sha256(d).hexdigest() for d in blobs]
+    assert [store.read_bytes(r.sha256) for r in refs] == blobs
+    assert len(calls) == 2 and fsyncs == []
+    assert list(store.tmp_dir.iterdir()) == []
+    # a writer committed this way is done: abort() does not remove the blob
+    writers[0].abort()
+    assert store.exists(refs[0].sha256)
+
+
+def test_commit_many_of_one_is_a_plain_commit(tmp_path):
+    store = FileBlobStore(tmp_path)
+    w = store.writer()
+    w.write(b"x" * 10)
+    (ref,) = store.commit_many([w])
+    assert store.read_bytes(ref.sha256) == b"x" * 10
+
+
+def test_stow_request_is_one_catalog_transaction(tmp_path, make_instance):
+    """Through the HTTP API: 10 parts, one index transaction."""
+    from fastapi.testclient import TestClient
+
+    from radhub.api import create_app
+    from tests.dicomweb.conftest import multipart_body, stow_headers  # as the STOW tests build bodies
+
+    archive = Archive.open(Settings(data_dir=tmp_path))
+    commits = _commits(archive)
+    parts = [make_instance() for _ in range(10)]
+    body = multipart_body(parts, "b0undary")
+    with TestClient(create_app(archive)) as client:
+        r = client.post("/dicomweb/studies", content=body, headers=stow_headers("b0undary"))
+    assert r.status_code == 200, r.text
+    assert len(r.json()["00081199"]["Value"]) == 10
+    assert len(commits) == 1
+    assert archive.catalog.totals()["instances"] == 10
