@@ -3,7 +3,13 @@
 One query engine (:func:`search`) serves QIDO-RS and C-FIND.
 """
 
-from radhub.catalog._catalog import Catalog, InstanceRecord, RegisterOutcome, StoredInstance
+from radhub.catalog._catalog import (
+    Catalog,
+    ConflictRecord,
+    InstanceRecord,
+    RegisterOutcome,
+    StoredInstance,
+)
 from radhub.catalog._query import (
     DEFAULT_FIELDS,
     QueryLevel,
@@ -17,6 +23,7 @@ from radhub.catalog.errors import CatalogError, NotFoundError, QueryError
 __all__ = [
     "Catalog",
     "CatalogError",
+    "ConflictRecord",
     "DEFAULT_FIELDS",
     "InstanceRecord",
     "NotFoundError",

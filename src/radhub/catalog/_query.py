@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom import config as pydicom_config
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
@@ -25,7 +25,8 @@ from pydicom.valuerep import PersonName
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from radhub.catalog._catalog import Catalog, name_key
+from radhub.catalog._bulk import name_key
+from radhub.catalog._catalog import Catalog
 from radhub.catalog._models import Instance, Patient, Series, Study
 from radhub.catalog.errors import QueryError
 
