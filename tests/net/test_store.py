@@ -369,6 +369,31 @@ def test_sop_class_differing_from_the_request_is_refused(sqlite_archive, dicom_s
     assert sqlite_archive.catalog.totals()["instances"] == 0
 
 
+def test_sop_class_foreign_to_the_context_is_answered_not_aborted(sqlite_archive, dicom_server):
+    """A C-STORE whose Affected SOP Class is not the context's gets 0x0122; the association goes on.
+
+    dcmtk's dcmsend sends such a request (SOP Class UID "31") after it fails to
+    read a damaged file; pynetdicom on its own aborts the association there.
+    """
+    ds = pydicom.dcmread(CT_SMALL, stop_before_pixels=True)
+    data = CT_SMALL.read_bytes()
+    ts = str(meta_of(data).TransferSyntaxUID)
+    ae = AE(ae_title="RAWSCU")
+    assoc = ae.associate("127.0.0.1", dicom_server.port, contexts=[build_context(ds.SOPClassUID, [ts])], ae_title=AE_TITLE)
+    assert assoc.is_established
+    try:
+        cx = assoc.accepted_contexts[0]
+        foreign = send_encoded(assoc, cx, "31", generate_uid(), dataset_bytes(data), msg_id=1)
+        assert foreign.Status == DimseStatus.SOP_CLASS_NOT_SUPPORTED == 0x0122
+        assert "presentation context" in foreign.ErrorComment
+        assert assoc.is_established
+        good = send_encoded(assoc, cx, ds.SOPClassUID, ds.SOPInstanceUID, dataset_bytes(data), msg_id=2)
+        assert good.Status == DimseStatus.SUCCESS
+    finally:
+        assoc.release()
+    assert [i.sop_uid for i in sqlite_archive.catalog.instances()] == [ds.SOPInstanceUID]
+
+
 def test_file_meta_uid_differing_from_the_data_set_is_sent_under_the_data_set_uid(
     sqlite_archive, dicom_server, tmp_path
 ):

@@ -19,6 +19,8 @@ from typing import Any, Self
 
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.transport import RequestHandler
 
 from radhub.archive import Archive
 from radhub.config import DicomPeer
@@ -42,6 +44,45 @@ logger = logging.getLogger(__name__)
 __all__ = ["DicomServer"]
 
 
+class _Association(Association):
+    """An acceptor association that answers a C-STORE with a SOP class foreign to its context.
+
+    A C-STORE request whose Affected SOP Class UID is not the abstract
+    syntax of the presentation context it was sent on (a sender that read a
+    damaged file sends such requests) gets the failure status 0x0122 "SOP
+    Class not supported" (PS3.7 C.4.2.1.4, PS3.4 B.2.3) with an Error
+    Comment. pynetdicom would abort the association, failing every later
+    object of that sender as well.
+    """
+
+    def _serve_request(self, msg: Any, context_id: int) -> None:
+        context = self._accepted_cx.get(context_id)
+        if isinstance(msg, C_STORE) and context is not None and msg.MessageID is not None:
+            sop_class = str(msg.AffectedSOPClassUID or "")
+            if sop_class != str(context.abstract_syntax):
+                logger.info(
+                    "C-STORE refused: SOP class %r on a presentation context for %s",
+                    sop_class[:64],
+                    context.abstract_syntax,
+                )
+                rsp = C_STORE()
+                rsp.MessageIDBeingRespondedTo = msg.MessageID
+                rsp.AffectedSOPClassUID = msg.AffectedSOPClassUID
+                rsp.AffectedSOPInstanceUID = msg.AffectedSOPInstanceUID
+                rsp.Status = int(DimseStatus.SOP_CLASS_NOT_SUPPORTED)
+                rsp.ErrorComment = "Affected SOP Class UID differs from the presentation context's"[:64]
+                self.dimse.send_msg(rsp, context_id)
+                return
+        super()._serve_request(msg, context_id)
+
+
+class _RequestHandler(RequestHandler):
+    def _create_association(self) -> Association:
+        assoc = super()._create_association()
+        assoc.__class__ = _Association
+        return assoc
+
+
 class _ArchiveAE(AE):
     """An AE whose outgoing associations (C-MOVE destinations) send stored instances verbatim."""
 
@@ -53,6 +94,11 @@ class _ArchiveAE(AE):
         assoc = super().associate(*args, **kwargs)
         enable_stored_sends(assoc, self._sender)
         return assoc
+
+    def make_server(self, *args: Any, **kwargs: Any) -> Any:
+        """Servers whose associations answer foreign SOP classes (see :class:`_Association`)."""
+        kwargs.setdefault("request_handler", _RequestHandler)
+        return super().make_server(*args, **kwargs)
 
 
 class DicomServer:
@@ -162,7 +208,9 @@ class DicomServer:
         if self._server is not None:
             raise RuntimeError("the DIMSE server is already running; call stop() first")
         self._server = self.ae.start_server(
-            (self.host, self.port), block=False, evt_handlers=self.handlers()
+            (self.host, self.port),
+            block=False,
+            evt_handlers=self.handlers(),
         )
         self.port = int(self._server.server_address[1])
         logger.info("DIMSE server %s listening on %s:%d", self.ae_title, self.host, self.port)

@@ -33,6 +33,8 @@ class DimseStatus(IntEnum):
     complete with one or more failures or warnings."""
     DUPLICATE_SOP_INSTANCE = 0x0111
     """C-STORE under the ``reject`` conflict policy: the SOP Instance UID is in use."""
+    SOP_CLASS_NOT_SUPPORTED = 0x0122
+    """C-STORE: the Affected SOP Class UID is not the presentation context's abstract syntax."""
     OUT_OF_RESOURCES = 0xA700
     """C-STORE: the object could not be stored (storage or database failure, too large)."""
     UNABLE_TO_CALCULATE_MATCHES = 0xA701

@@ -66,6 +66,9 @@ def _limited(chunks: Iterator[bytes], limit: int, counter: list[int]) -> Iterato
     for chunk in chunks:
         counter[0] += len(chunk)
         if counter[0] > limit:
+            allowed = len(chunk) - (counter[0] - limit)
+            if allowed > 0:  # the parts that end within the limit are still stored
+                yield chunk[:allowed]
             raise PayloadTooLargeError(
                 f"the request body exceeds max_request_bytes={limit}; send fewer or smaller "
                 "objects per request (or raise RADHUB_MAX_REQUEST_BYTES)"
