@@ -1,6 +1,6 @@
 """The catalog: patients, studies, series and instances in SQLite or PostgreSQL.
 
-One query engine (:func:`search`) serves QIDO-RS and C-FIND.
+One query engine serves QIDO-RS (:func:`search_json`) and C-FIND (:func:`search`).
 """
 
 from radhub.catalog._catalog import (
@@ -12,11 +12,13 @@ from radhub.catalog._catalog import (
 )
 from radhub.catalog._query import (
     DEFAULT_FIELDS,
+    QueryJsonResult,
     QueryLevel,
     QueryResult,
     normalise_time,
     resolve_keyword,
     search,
+    search_json,
 )
 from radhub.catalog.errors import CatalogError, NotFoundError, QueryError
 
@@ -28,6 +30,7 @@ __all__ = [
     "InstanceRecord",
     "NotFoundError",
     "QueryError",
+    "QueryJsonResult",
     "QueryLevel",
     "QueryResult",
     "RegisterOutcome",
@@ -35,4 +38,5 @@ __all__ = [
     "normalise_time",
     "resolve_keyword",
     "search",
+    "search_json",
 ]

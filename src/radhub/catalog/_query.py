@@ -30,7 +30,7 @@ from radhub.catalog._catalog import Catalog
 from radhub.catalog._models import Instance, Patient, Series, Study
 from radhub.catalog.errors import QueryError
 
-__all__ = ["QueryLevel", "QueryResult", "resolve_keyword", "search"]
+__all__ = ["QueryJsonResult", "QueryLevel", "QueryResult", "resolve_keyword", "search", "search_json"]
 
 
 class QueryLevel(str, Enum):
@@ -168,6 +168,14 @@ class QueryResult:
     more: bool
 
 
+@dataclass(frozen=True)
+class QueryJsonResult:
+    """Matches of one query as DICOM JSON objects, plus whether more exist past ``limit``."""
+
+    items: list[dict[str, Any]]
+    more: bool
+
+
 def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -288,44 +296,34 @@ def _base_select(level: QueryLevel) -> Select[Any]:
     )
 
 
-def search(
+@dataclass(frozen=True)
+class _Matches:
+    """The rows of one query, before they are rendered as datasets or as JSON."""
+
+    level: QueryLevel
+    returned: list[str]
+    """Keywords of the catalog columns at the start of each row, in order."""
+    extra: list[str]
+    """Keywords taken from the stored metadata (absent ones are returned empty)."""
+    all_metadata: bool
+    """Whether every stored attribute of each instance is returned (``includefield=all`` at IMAGE)."""
+    rows: list[Any]
+    extras: list[dict[str, Any] | None] | None
+    """Stored metadata JSON of each row, when attributes are taken from it."""
+    more: bool
+
+
+def _match(
     catalog: Catalog,
     level: QueryLevel | str,
-    criteria: Mapping[str, str] | None = None,
-    *,
-    include_fields: Sequence[str] = (),
-    include_all: bool = False,
-    limit: int | None = None,
-    offset: int = 0,
-    fuzzy: bool = False,
-) -> QueryResult:
-    """Find studies, series or instances matching ``criteria``.
-
-    Parameters
-    ----------
-    catalog
-        The catalog to search.
-    level
-        ``STUDY``, ``SERIES`` or ``IMAGE`` (``INSTANCE`` is accepted).
-    criteria
-        Attribute keyword (or hex tag) to matching value; an empty value asks
-        for the attribute to be returned (universal matching).
-    include_fields
-        Further attributes to return; those the catalog does not index are
-        taken from the stored metadata of the first instance of each match.
-    include_all
-        Return every attribute available at the level (``includefield=all``).
-    limit, offset
-        Paging, in the catalog's stable order.
-    fuzzy
-        Fuzzy person-name matching (QIDO ``fuzzymatching=true``).
-
-    Raises
-    ------
-    QueryError
-        For an unknown attribute, one that cannot be matched at this level,
-        or a malformed value.
-    """
+    criteria: Mapping[str, str] | None,
+    include_fields: Sequence[str],
+    include_all: bool,
+    limit: int | None,
+    offset: int,
+    fuzzy: bool,
+) -> _Matches:
+    """Parse the query, run it and fetch the rows and metadata both renderers need."""
     lvl = level if isinstance(level, QueryLevel) else QueryLevel.parse(level)
     criteria = dict(criteria or {})
     if limit is not None and limit < 0:
@@ -368,7 +366,8 @@ def search(
 
     order = {QueryLevel.STUDY: Study.pk, QueryLevel.SERIES: Series.pk, QueryLevel.IMAGE: Instance.pk}[lvl]
     # fetch only the returned columns (never the metadata JSON of every row)
-    want_extras = bool(extra) or (include_all and lvl is QueryLevel.IMAGE)
+    all_metadata = include_all and lvl is QueryLevel.IMAGE
+    want_extras = bool(extra) or all_metadata
     columns: list[Any] = [_ATTRS[kw].column for kw in returned]
     columns.append(order)
     if want_extras and lvl is QueryLevel.IMAGE:
@@ -383,30 +382,119 @@ def search(
         if more:
             rows = rows[:limit]
         extras_by_row = _load_extras(s, lvl, [r[len(returned)] for r in rows], rows) if want_extras else None
+    return _Matches(lvl, returned, extra, all_metadata, rows, extras_by_row, more)
 
-    converters = [_converter(kw) for kw in returned]
-    level_elem = (0x00080052, "CS", lvl.value)
+
+def search(
+    catalog: Catalog,
+    level: QueryLevel | str,
+    criteria: Mapping[str, str] | None = None,
+    *,
+    include_fields: Sequence[str] = (),
+    include_all: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+    fuzzy: bool = False,
+) -> QueryResult:
+    """Find studies, series or instances matching ``criteria``.
+
+    Parameters
+    ----------
+    catalog
+        The catalog to search.
+    level
+        ``STUDY``, ``SERIES`` or ``IMAGE`` (``INSTANCE`` is accepted).
+    criteria
+        Attribute keyword (or hex tag) to matching value; an empty value asks
+        for the attribute to be returned (universal matching).
+    include_fields
+        Further attributes to return; those the catalog does not index are
+        taken from the stored metadata of the first instance of each match.
+    include_all
+        Return every attribute available at the level (``includefield=all``).
+    limit, offset
+        Paging, in the catalog's stable order.
+    fuzzy
+        Fuzzy person-name matching (QIDO ``fuzzymatching=true``).
+
+    Returns
+    -------
+    QueryResult
+        One dataset per match, with QueryRetrieveLevel set (C-FIND's identifiers).
+
+    Raises
+    ------
+    QueryError
+        For an unknown attribute, one that cannot be matched at this level,
+        or a malformed value.
+    """
+    m = _match(catalog, level, criteria, include_fields, include_all, limit, offset, fuzzy)
+    return QueryResult(_datasets(m), m.more)
+
+
+def search_json(
+    catalog: Catalog,
+    level: QueryLevel | str,
+    criteria: Mapping[str, str] | None = None,
+    *,
+    include_fields: Sequence[str] = (),
+    include_all: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+    fuzzy: bool = False,
+) -> QueryJsonResult:
+    """Find studies, series or instances matching ``criteria``, as DICOM JSON.
+
+    The same query as :func:`search`, rendered straight from the catalog's
+    rows as PS3.18 Annex F JSON objects: each is what
+    ``Dataset.to_json_dict`` gives for the dataset :func:`search` returns,
+    without the QueryRetrieveLevel (0008,0052) element. Attributes taken
+    from the stored metadata are copied from its JSON; elements stored as
+    BulkDataURIs come out without a value, and group 7FE0 is left out.
+
+    Parameters
+    ----------
+    catalog, level, criteria, include_fields, include_all, limit, offset, fuzzy
+        As for :func:`search`.
+
+    Returns
+    -------
+    QueryJsonResult
+        One JSON object per match, its keys (8-digit hex tags) in ascending order.
+
+    Raises
+    ------
+    QueryError
+        For an unknown attribute, one that cannot be matched at this level,
+        or a malformed value.
+    """
+    m = _match(catalog, level, criteria, include_fields, include_all, limit, offset, fuzzy)
+    return QueryJsonResult(_json_items(m), m.more)
+
+
+def _datasets(m: _Matches) -> list[Dataset]:
+    """The matches as pydicom datasets (C-FIND identifiers)."""
+    converters = [_converter(kw) for kw in m.returned]
+    level_elem = (0x00080052, "CS", m.level.value)
     out: list[Dataset] = []
-    for i, row in enumerate(rows):
+    for i, row in enumerate(m.rows):
         ds = Dataset()
         ds[level_elem[0]] = DataElement(level_elem[0], level_elem[1], level_elem[2], validation_mode=_TRUSTED)
         for conv, value in zip(converters, row):
             conv(ds, value)
-        if extras_by_row is not None:
-            meta = extras_by_row[i]
+        if m.extras is not None:
+            meta = m.extras[i]
             if meta is not None:
                 src = Dataset.from_json(meta, bulk_data_uri_handler=lambda *a: b"")
-                keys = list(src.keys()) if (include_all and lvl is QueryLevel.IMAGE) else [
-                    tag_for_keyword(k) for k in extra
-                ]
+                keys = list(src.keys()) if m.all_metadata else [tag_for_keyword(k) for k in m.extra]
                 for tag in keys:
                     if tag is not None and tag in src and tag not in ds and int(tag) >> 16 != 0x7FE0:
                         ds[tag] = src[tag]
-            for kw in extra:
+            for kw in m.extra:
                 if kw not in ds:
                     _set(ds, kw, None)
         out.append(ds)
-    return QueryResult(out, more)
+    return out
 
 
 # values come from the catalog, validated when they were ingested
@@ -446,6 +534,138 @@ def _converter(keyword: str) -> Any:
             ds[tag] = DataElement(tag, vr, value, validation_mode=_TRUSTED)
 
     return convert
+
+
+_INT_VRS = frozenset(("IS", "US", "UL", "SL", "SS"))
+_LEVEL_TAG = "00080052"
+_NO_VALUE_KEYS = ("Value", "InlineBinary", "BulkDataURI")
+
+
+def _json_items(m: _Matches) -> list[dict[str, Any]]:
+    """The matches as DICOM JSON objects, without going through pydicom."""
+    renderers = [(f"{tag_for_keyword(kw):08X}", _json_renderer(kw)) for kw in m.returned]
+    # attributes asked for but not stored: empty, in the dictionary's VR (a sequence has no items)
+    empty_extras: list[tuple[str, str]] = []
+    for kw in m.extra:
+        tag = tag_for_keyword(kw)
+        if tag is not None:
+            empty_extras.append((f"{tag:08X}", dictionary_VR(tag)))
+    wanted = [key for key, _ in empty_extras]
+    out: list[dict[str, Any]] = []
+    for i, row in enumerate(m.rows):
+        item = {key: render(value) for (key, render), value in zip(renderers, row)}
+        if m.extras is not None:
+            meta = m.extras[i]
+            if meta is not None:
+                keys = meta if m.all_metadata else [k for k in wanted if k in meta]
+                for key in keys:
+                    if key not in item and key != _LEVEL_TAG and not key.startswith("7FE0"):
+                        item[key] = _metadata_element(meta[key])
+            for key, vr in empty_extras:
+                if key not in item and key != _LEVEL_TAG:
+                    item[key] = {"vr": vr, "Value": []} if vr == "SQ" else {"vr": vr}
+        out.append(dict(sorted(item.items())))
+    return out
+
+
+def _json_renderer(keyword: str) -> Any:
+    """A function from one column value to its DICOM JSON element (as :func:`_converter` renders it)."""
+    kind = _ATTRS[keyword].kind
+    vr = dictionary_VR(tag_for_keyword(keyword))
+
+    if kind == "modalities":
+
+        def modalities(value: Any) -> dict[str, Any]:
+            values = [m for m in str(value or "").split("\\") if m]
+            return {"vr": vr, "Value": values} if values else {"vr": vr}
+
+        return modalities
+    if vr in _INT_VRS:
+
+        def number(value: Any) -> dict[str, Any]:
+            if value is None or value == "":
+                return {"vr": vr}
+            try:
+                return {"vr": vr, "Value": [int(value)]}
+            except (TypeError, ValueError):
+                return {"vr": vr}
+
+        return number
+    time = kind == "time"
+
+    def text(value: Any) -> dict[str, Any]:
+        if time and value and "." in str(value):
+            value = str(value).rstrip("0").rstrip(".")
+        if value is None or value == "":
+            return {"vr": vr}
+        s = str(value)
+        if "\\" in s:
+            parts = s.split("\\")
+            if vr == "PN":
+                return {"vr": vr, "Value": [_pn_json(p) for p in parts]}
+            if vr == "UI":
+                return {"vr": vr, "Value": [p.strip() for p in parts]}
+            return {"vr": vr, "Value": parts}
+        if vr == "PN":
+            name = _pn_json(s)
+            return {"vr": vr, "Value": [name]} if name is not None else {"vr": vr}
+        if vr == "UI":
+            s = s.strip()
+            return {"vr": vr, "Value": [s]} if s else {"vr": vr}
+        return {"vr": vr, "Value": [s]}
+
+    return text
+
+
+def _pn_json(value: str) -> dict[str, str] | None:
+    """A PN value's component groups as DICOM JSON (PS3.18 F.2.2), None when all are empty.
+
+    Groups are split on ``=`` and trailing empty ones dropped, as pydicom's
+    ``PersonName`` does; an empty group before a present one stays as ``""``.
+    """
+    groups = value.split("=")
+    while groups and not groups[-1]:
+        groups.pop()
+    if not groups:
+        return None
+    out = {"Alphabetic": groups[0]}
+    if len(groups) > 1:
+        out["Ideographic"] = groups[1]
+        if len(groups) > 2:
+            out["Phonetic"] = groups[2]
+    return out
+
+
+def _metadata_element(element: dict[str, Any]) -> dict[str, Any]:
+    """One element of stored metadata JSON as the dataset path returns it.
+
+    That path reads the JSON with pydicom, giving every BulkDataURI an
+    empty value, and writes it back: an element stored as a BulkDataURI
+    has no value, an empty ``Value`` or ``InlineBinary`` is dropped, and a
+    sequence always has a ``Value`` list. Everything else is stored in
+    pydicom's own JSON form already and is returned as it is.
+    """
+    vr = element.get("vr")
+    if vr == "SQ":
+        items = element.get("Value") or []
+        return {"vr": vr, "Value": [_metadata_item(i) for i in items]}
+    if "BulkDataURI" in element:
+        return {"vr": vr}
+    if not any(element.get(k) for k in _NO_VALUE_KEYS):
+        return {"vr": vr}
+    value = element.get("Value")
+    if isinstance(value, list) and len(value) == 1:
+        one = value[0]
+        if one is None or one == "" or (isinstance(one, dict) and not any(one.values())):
+            return {"vr": vr}  # a single empty value reads as no value
+    return element
+
+
+def _metadata_item(item: dict[str, Any] | None) -> dict[str, Any]:
+    """A sequence item of stored metadata JSON, its elements as :func:`_metadata_element` gives them."""
+    if not item:
+        return {}
+    return {key: _metadata_element(element) for key, element in item.items()}
 
 
 def _load_extras(s: Any, lvl: QueryLevel, pks: list[int], rows: Sequence[Any]) -> list[dict[str, Any] | None]:

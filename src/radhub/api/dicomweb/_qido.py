@@ -1,4 +1,4 @@
-"""QIDO-RS (PS3.18 10.6): search through the one query engine, :func:`radhub.catalog.search`.
+"""QIDO-RS (PS3.18 10.6): search through the one query engine, :func:`radhub.catalog.search_json`.
 
 Query parameters are ``{attribute}={value}`` (keyword or 8-digit hex tag,
 repeated keys form a value list), ``includefield`` (repeatable,
@@ -24,7 +24,6 @@ from radhub.api.dicomweb._common import (
     service_url,
     study_url,
 )
-from radhub.api.dicomweb._json import dataset_json
 from radhub.api.dicomweb._media import parse_accept
 from radhub.api.dicomweb.errors import BadRequestError, NotAcceptableError
 
@@ -61,7 +60,7 @@ def _is_uid_attribute(key: str) -> bool:
 
 
 def _search(request: Request, level: str, fixed: dict[str, str]) -> JSONResponse:
-    from radhub.catalog import QueryError, resolve_keyword, search
+    from radhub.catalog import QueryError, resolve_keyword, search_json
 
     ranges = parse_accept(request.headers.get("accept"))
     if not any(r.matches(DICOM_JSON) or r.matches("application/json") for r in ranges):
@@ -114,7 +113,7 @@ def _search(request: Request, level: str, fixed: dict[str, str]) -> JSONResponse
                 )
             criteria[keyword] = value
         capped = MAX_RESULTS if limit is None else min(limit, MAX_RESULTS)
-        result = search(
+        result = search_json(
             archive_of(request).catalog,
             level,
             criteria,
@@ -128,7 +127,7 @@ def _search(request: Request, level: str, fixed: dict[str, str]) -> JSONResponse
         raise BadRequestError(str(exc)) from exc
 
     base = service_url(request)
-    body = [_result_json(ds, level, base) for ds in result.datasets]
+    body = [_result_json(item, level, base) for item in result.items]
     headers = {}
     if result.more:
         headers["Warning"] = (
@@ -138,20 +137,29 @@ def _search(request: Request, level: str, fixed: dict[str, str]) -> JSONResponse
     return JSONResponse(body, media_type=DICOM_JSON, headers=headers)
 
 
-def _result_json(ds: Any, level: str, base: str) -> dict[str, Any]:
-    if "QueryRetrieveLevel" in ds:
-        del ds.QueryRetrieveLevel
-    out = dataset_json(ds)
-    study = ds.get("StudyInstanceUID")
+def _first(item: dict[str, Any], tag: str) -> str | None:
+    """The first value of an element of a result, if it has one."""
+    values = item.get(tag, {}).get("Value")
+    return str(values[0]) if values and values[0] else None
+
+
+def _result_json(item: dict[str, Any], level: str, base: str) -> dict[str, Any]:
+    """One result with its RetrieveURL (0008,1190), keys in tag order."""
+    study = _first(item, "0020000D")
     url = None
     if level == "STUDY" and study:
-        url = study_url(base, str(study))
-    elif level == "SERIES" and study and ds.get("SeriesInstanceUID"):
-        url = series_url(base, str(study), str(ds.SeriesInstanceUID))
-    elif level == "IMAGE" and study and ds.get("SeriesInstanceUID") and ds.get("SOPInstanceUID"):
-        url = instance_url(base, str(study), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
-    out["00081190"] = {"vr": "UR", "Value": [url]} if url else {"vr": "UR"}
-    return dict(sorted(out.items()))
+        url = study_url(base, study)
+    elif level == "SERIES" and study and (series := _first(item, "0020000E")):
+        url = series_url(base, study, series)
+    elif (
+        level == "IMAGE"
+        and study
+        and (series := _first(item, "0020000E"))
+        and (sop := _first(item, "00080018"))
+    ):
+        url = instance_url(base, study, series, sop)
+    item["00081190"] = {"vr": "UR", "Value": [url]} if url else {"vr": "UR"}
+    return dict(sorted(item.items()))
 
 
 @router.get("/studies", summary="Search for studies (QIDO-RS)")
