@@ -3,7 +3,8 @@
 The JSON must be exactly what the dataset path (:func:`radhub.catalog.search`
 then ``Dataset.to_json_dict``, as C-FIND uses it) gives for the same query,
 without QueryRetrieveLevel: checked over the whole shared corpus on SQLite
-and on PostgreSQL.
+and on PostgreSQL. Person-name wildcards must be answered from an index on
+both backends.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
+from sqlalchemy import event
 
 from radhub.api.dicomweb._json import dataset_json
 from radhub.catalog import search, search_json
@@ -23,6 +25,7 @@ from tests.dicomweb.conftest import (
     corpus_path,
     corpus_rows,
     make_client,
+    make_instance,
 )
 
 LEVEL = "00080052"
@@ -261,3 +264,106 @@ def _round_trip(element: dict[str, Any]) -> dict[str, Any]:
 )
 def test_metadata_element_is_the_round_trip(element):
     assert json.dumps(_metadata_element(json.loads(json.dumps(element)))) == json.dumps(_round_trip(element))
+
+
+# ---------------------------------------------------------------------------
+# person-name wildcards use an index
+# ---------------------------------------------------------------------------
+def _statements(catalog: Any) -> list[tuple[str, Any]]:
+    seen: list[tuple[str, Any]] = []
+    event.listen(
+        catalog.engine,
+        "before_cursor_execute",
+        lambda conn, cursor, statement, parameters, context, many: seen.append((statement, parameters)),
+    )
+    return seen
+
+
+def _plan(catalog: Any, explain: str, level: str, criteria: dict[str, str]) -> str:
+    """The query plan of the statement ``search_json`` runs for ``criteria``."""
+    seen = _statements(catalog)
+    search_json(catalog, level, criteria, limit=10_000)
+    [(statement, parameters)] = [s for s in seen if "LIKE" in s[0].upper()]
+    with catalog.engine.connect() as conn:
+        return "\n".join(str(row[-1]) for row in conn.exec_driver_sql(f"{explain} {statement}", parameters))
+
+
+_PATIENTS = (
+    "INSERT INTO patients (patient_id, issuer, patient_name, patient_name_key, birth_date, sex) "
+    "SELECT 'P' || i, '', 'Name' || i || '^X', 'NAME' || i || '^X', '', '' FROM {series}"
+)
+_STUDIES = (
+    "INSERT INTO studies (study_uid, patient_pk, study_date, study_time, accession_number, study_id, "
+    "study_description, referring_physician, referring_physician_key, institution_name, modalities, "
+    "num_series, num_instances, size_bytes, created_at, updated_at) "
+    "SELECT '1.2.' || i, i, '20200101', '', 'A' || i, '', '', 'Doc' || (i / 10) || '^Y', "
+    "'DOC' || (i / 10) || '^Y', '', 'CT', 1, 1, 0, '2020-01-01', '2020-01-01' FROM {series}"
+)
+
+
+def _fill(catalog: Any, n: int) -> None:
+    """``n`` patients with one study each, straight into the tables, then statistics."""
+    pg = not catalog.is_sqlite
+    series = (
+        f"generate_series(1, {n}) AS g(i)"
+        if pg
+        else f"(WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {n}) SELECT i FROM g)"
+    )
+    with catalog.engine.begin() as conn:
+        conn.exec_driver_sql(_PATIENTS.format(series=series))
+        conn.exec_driver_sql(_STUDIES.format(series=series))
+        conn.exec_driver_sql("ANALYZE")
+
+
+@pytest.mark.postgres
+def test_postgresql_answers_name_wildcards_from_the_pattern_indexes(tmp_path, postgres_server):
+    from tests.dicomweb.conftest import open_archive
+
+    archive = open_archive(tmp_path / "data", postgres_server.create_database())
+    try:
+        catalog = archive.catalog
+        _fill(catalog, 50_000)
+        got = search_json(catalog, "STUDY", {"PatientName": "name123*"}, limit=10_000).items
+        assert len(got) == 111  # NAME123, NAME1230..NAME1239, NAME12300..NAME12399
+        plan = _plan(catalog, "EXPLAIN", "STUDY", {"PatientName": "NAME123*"})
+        assert "ix_patients_patient_name_key_pattern" in plan, plan
+        assert "~>=~" in plan, plan
+        plan = _plan(catalog, "EXPLAIN", "STUDY", {"ReferringPhysicianName": "doc12*"})
+        assert "ix_studies_referring_physician_key_pattern" in plan, plan
+    finally:
+        archive.close()
+
+
+def test_sqlite_answers_name_wildcards_from_the_name_index(sqlite_archive):
+    catalog = sqlite_archive.catalog
+    _fill(catalog, 20_000)
+    plan = _plan(catalog, "EXPLAIN QUERY PLAN", "STUDY", {"PatientName": "NAME123*"})
+    assert "USING INDEX ix_patients_patient_name_key (patient_name_key>? AND patient_name_key<?)" in plan, plan
+    assert len(search_json(catalog, "STUDY", {"PatientName": "name123*"}).items) == 111
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_name_wildcards_at_the_edges_of_the_prefix(tmp_path, request, backend):
+    from tests.dicomweb.conftest import open_archive
+
+    url = None if backend == "sqlite" else request.getfixturevalue("postgres_server").create_database()
+    archive = open_archive(tmp_path / "data", url)
+    try:
+        names = ["Smit", "Smith", "Smith^Anna", "Smithz", "Smiti", "SMITH-JONES", "Öz^Ali", "Özz", "Oz", "Ö", "P"]
+        for i, name in enumerate(names):
+            data = make_instance(PatientName=name, PatientID=f"E{i}", SpecificCharacterSet="ISO_IR 192")
+            assert archive.ingestor.ingest_bytes(data, source="test").ok
+
+        def found(pattern: str) -> list[str]:
+            items = search_json(archive.catalog, "STUDY", {"PatientName": pattern}).items
+            return sorted(item["00100010"]["Value"][0]["Alphabetic"] for item in items)
+
+        assert found("smith*") == ["SMITH-JONES", "Smith", "Smith^Anna", "Smithz"]
+        assert found("SMITH?") == ["Smithz"]
+        assert found("smit*") == sorted(["Smit", "Smith", "Smith^Anna", "Smithz", "Smiti", "SMITH-JONES"])
+        assert found("öz*") == ["Öz^Ali", "Özz"]
+        assert found("Ö*") == ["Ö", "Öz^Ali", "Özz"]
+        assert found("*z") == ["Oz", "Smithz", "Özz"]
+        assert found("?Z*") == ["Oz", "Öz^Ali", "Özz"]
+    finally:
+        archive.close()

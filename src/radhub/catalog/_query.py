@@ -230,7 +230,30 @@ def _range(col: Any, value: str, key: str, kind: str) -> ColumnElement[bool]:
     return and_(*conds)
 
 
-def _condition(attr: _Attr, value: str, fuzzy: bool) -> ColumnElement[bool] | None:
+def _prefix_range(col: Any, pattern: str) -> ColumnElement[bool] | None:
+    """``col`` between the literal prefix of a wildcard ``pattern`` and the next string after it.
+
+    SQLite's LIKE is case-insensitive, so its plain (binary) index is never
+    used for it; this range, added to the LIKE, lets it be. Strings compare
+    by code point in Python as in SQLite's binary collation, so the range
+    holds exactly the strings that start with the prefix. Not for
+    PostgreSQL, whose collation order need not agree with the prefix
+    (there an index with ``text_pattern_ops`` serves the LIKE itself).
+    """
+    prefix = re.split(r"[*?]", pattern, maxsplit=1)[0]
+    if not prefix:
+        return None
+    chars = list(prefix)
+    while chars and ord(chars[-1]) == 0x10FFFF:
+        chars.pop()
+    if not chars:
+        return col >= prefix
+    nxt = ord(chars[-1]) + 1
+    chars[-1] = chr(0xE000 if 0xD800 <= nxt <= 0xDFFF else nxt)
+    return and_(col >= prefix, col < "".join(chars))
+
+
+def _condition(attr: _Attr, value: str, fuzzy: bool, sqlite: bool = False) -> ColumnElement[bool] | None:
     v = value.strip()
     if v == "" or v == "*":
         return None
@@ -266,7 +289,9 @@ def _condition(attr: _Attr, value: str, fuzzy: bool) -> ColumnElement[bool] | No
             p = _wildcard_to_like(pattern)
             return or_(col.like(p + "%", escape="\\"), col.like("%^" + p + "%", escape="\\"), col.like("% " + p + "%", escape="\\"))
         if "*" in pattern or "?" in pattern:
-            return col.like(_wildcard_to_like(pattern), escape="\\")
+            like = col.like(_wildcard_to_like(pattern), escape="\\")
+            prefix = _prefix_range(col, pattern) if sqlite else None
+            return like if prefix is None else and_(prefix, like)
         return col == pattern
     if attr.kind == "num":
         vals = [x.strip() for x in v.split("\\") if x.strip()]
@@ -348,7 +373,7 @@ def _match(
             raise QueryError(f"{kw} is an attribute of the {attr.level.value} level, not of {lvl.value}")
         if kw not in returned:
             returned.append(kw)
-        cond = _condition(attr, str(value), fuzzy)
+        cond = _condition(attr, str(value), fuzzy, catalog.is_sqlite)
         if cond is not None:
             q = q.where(cond)
     for f in include_fields:
