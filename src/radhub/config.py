@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     max_object_bytes: int = Field(default=2 * 1024**3, description="largest single DICOM object")
     max_request_bytes: int = Field(default=4 * 1024**3, description="largest HTTP request body")
     upload_expiry_hours: int = 72
+    ingest_workers: int | None = Field(
+        default=None,
+        ge=0,
+        description="processes that parse received objects in parallel; 0 parses in the receiving "
+        "thread; default: one per CPU core (none on a single core)",
+    )
     demo_data: Path | None = None
 
     @field_validator("ae_title")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import uvicorn
@@ -20,6 +21,8 @@ __all__ = ["run"]
 def run(settings: Settings, *, on_ready: Any = None) -> None:
     """Open the archive, start the DIMSE server and serve HTTP until stopped."""
     archive = Archive.open(settings)
+    # start the parser processes now rather than on the first object received
+    threading.Thread(target=archive.ingestor.parser.warm_up, name="parser-warm-up", daemon=True).start()
     dimse = DicomServer(archive)
     dimse.start()
     app = create_app(archive)

@@ -12,6 +12,7 @@ from sqlalchemy import event
 from radhub.archive import Archive
 from radhub.config import Settings
 from radhub.ingest import IngestStatus
+from radhub.ingest._parse import ParserPool, parse_spooled
 from radhub.store import FileBlobStore
 from radhub.store import _filesystem as fs
 
@@ -23,8 +24,10 @@ def _commits(archive: Archive) -> list[int]:
     return seen
 
 
-def test_batch_outcomes_equal_one_by_one(archive, make_instance):
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "parser-pool"])
+def test_batch_outcomes_equal_one_by_one(archive, make_instance, workers):
     """Every kind of outcome in one batch, in order, as single ingests would give them."""
+    archive.ingestor.parser = ParserPool.shared(workers)
     study, series = generate_uid(), generate_uid()
     known = make_instance(StudyInstanceUID=study, SeriesInstanceUID=series)
     assert archive.ingestor.ingest_bytes(known, source="test").status is IngestStatus.STORED
@@ -162,3 +165,47 @@ def test_stow_request_is_one_catalog_transaction(tmp_path, make_instance):
     assert len(r.json()["00081199"]["Value"]) == 10
     assert len(commits) == 1
     assert archive.catalog.totals()["instances"] == 10
+
+
+def _spooled_args(path, data: bytes) -> dict:
+    path.write_bytes(data)
+    return {
+        "path": str(path),
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "source": "test",
+        "calling_ae": "",
+        "expect_study_uid": None,
+    }
+
+
+def test_parser_pool_parses_in_other_processes_as_in_process(tmp_path, make_instance):
+    args = _spooled_args(tmp_path / "a.dcm", make_instance(PatientName="Pool^Test"))
+    pool = ParserPool(1)
+    try:
+        assert pool._executor().submit(os.getpid).result() != os.getpid()
+        remote = pool.result(pool.submit(**args), **args)
+    finally:
+        pool.shutdown()
+    local = parse_spooled(**args)
+    assert remote == local and remote.record is not None
+    assert remote.record.patient_name == "Pool^Test"
+    bad = _spooled_args(tmp_path / "b.dcm", b"not dicom")
+    assert ParserPool(0).submit(**bad).result().code == "not_dicom"
+
+
+def test_parser_pool_survives_a_killed_worker(tmp_path, make_instance):
+    """A parser process that dies (OOM killer, kill -9) costs a re-parse, not the objects."""
+    import signal
+
+    args = _spooled_args(tmp_path / "a.dcm", make_instance())
+    pool = ParserPool(1)
+    try:
+        pool.warm_up()
+        for pid in list(pool._executor()._processes):  # type: ignore[attr-defined]
+            os.kill(pid, signal.SIGKILL)
+        first = pool.result(pool.submit(**args), **args)  # submitted to (or found) a broken pool
+        again = pool.result(pool.submit(**args), **args)  # a new pool
+    finally:
+        pool.shutdown()
+    assert first == again == parse_spooled(**args)

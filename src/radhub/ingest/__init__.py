@@ -2,7 +2,7 @@
 
 from radhub.ingest._checks import CHECK_CODES, run_checks
 from radhub.ingest._importer import ImportItem, ImportSummary, iter_import_items
-from radhub.ingest._pipeline import IngestBatch, IngestResult, Ingestor, IngestStatus
+from radhub.ingest._pipeline import IngestBatch, Ingestor, IngestResult, IngestStatus
 from radhub.ingest._upload_client import UploadFailedError, UploadReceipt, upload_file
 from radhub.ingest._uploads import (
     CHECKSUM_ALGORITHMS,

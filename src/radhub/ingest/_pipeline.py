@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -20,8 +21,8 @@ from pydicom.dataset import Dataset
 
 from radhub.catalog import Catalog, ConflictRecord, InstanceRecord, normalise_time
 from radhub.config import ConflictPolicy, Settings
-from radhub.dicom import InstanceHeader, InvalidDicomError, dataset_to_json, read_header
-from radhub.ingest._checks import run_checks
+from radhub.dicom import InstanceHeader, dataset_to_json
+from radhub.ingest._parse import Parsed, ParserPool, default_workers
 from radhub.store import BlobStore, BlobTooLargeError, BlobWriter
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,8 @@ class Ingestor:
         self.store = store
         self.catalog = catalog
         self.settings = settings
+        workers = settings.ingest_workers if settings.ingest_workers is not None else default_workers()
+        self.parser = ParserPool.shared(workers)
         self.listeners: list[Listener] = list(listeners)
 
     # -- entry points ------------------------------------------------------
@@ -171,8 +174,8 @@ class Ingestor:
     # -- internals ---------------------------------------------------------
     def _receive(
         self, chunks: Iterable[bytes], *, source: str, calling_ae: str, expect_study_uid: str | None
-    ) -> IngestResult | _Received:
-        """Spool one object to a temporary blob and parse it: a rejection or what to archive."""
+    ) -> IngestResult | _Spooled:
+        """Spool one object to a temporary blob and start parsing it (see :mod:`radhub.ingest._parse`)."""
         writer = self.store.writer(max_size=self.settings.max_object_bytes)
         try:
             try:
@@ -184,37 +187,27 @@ class Ingestor:
             if writer.size == 0:
                 writer.abort()
                 return IngestResult(IngestStatus.REJECTED, code="empty", reason="the object is empty")
-            try:
-                header = read_header(writer.temp_path())
-            except InvalidDicomError as exc:
-                writer.abort()
-                return IngestResult(IngestStatus.REJECTED, code=exc.code, reason=str(exc), size=writer.size)
-            checks = tuple(sorted(set(run_checks(header.dataset)) | set(header.warnings)))
-            digest = writer.current_sha256()
-            base = dict(
-                sop_instance_uid=header.sop_instance_uid,
-                sop_class_uid=header.sop_class_uid,
-                study_instance_uid=header.study_instance_uid,
-                series_instance_uid=header.series_instance_uid,
-                transfer_syntax_uid=header.transfer_syntax_uid,
-                sha256=digest,
-                size=writer.size,
-                checks=checks,
-            )
-            if expect_study_uid is not None and header.study_instance_uid != expect_study_uid:
-                writer.abort()
-                reason = (
-                    f"the instance belongs to study {header.study_instance_uid}, not to the study "
-                    f"{expect_study_uid} in the request URL; nothing was stored"
-                )
-                return IngestResult(IngestStatus.REJECTED, code="study_mismatch", reason=reason, **base)
-            record = build_record(
-                header, sha256=digest, size=writer.size, checks=checks, source=source, calling_ae=calling_ae
-            )
-            return _Received(writer, record, base)
+            args = {
+                "path": str(writer.temp_path()),
+                "size": writer.size,
+                "sha256": writer.current_sha256(),
+                "source": source,
+                "calling_ae": calling_ae,
+                "expect_study_uid": expect_study_uid,
+            }
+            return _Spooled(writer, self.parser.submit(**args), args)
         except BaseException:
             writer.abort()
             raise
+
+    def _parsed(self, spooled: _Spooled) -> IngestResult | _Received:
+        """Wait for an object's parse: a rejection (its bytes discarded) or what to archive."""
+        parsed = self.parser.result(spooled.future, **spooled.args)
+        if parsed.record is None:
+            spooled.writer.abort()
+            fields = dict(parsed.base) or {"size": spooled.writer.size}
+            return IngestResult(IngestStatus.REJECTED, code=parsed.code, reason=parsed.reason, **fields)
+        return _Received(spooled.writer, parsed.record, parsed.base)
 
     def _settle(self, received: list[_Received], source: str) -> list[IngestResult]:
         """Archive received objects: duplicates, conflicts, durable blobs, one catalog transaction."""
@@ -316,6 +309,15 @@ class Ingestor:
 
 
 @dataclass
+class _Spooled:
+    """An object spooled to a temporary blob, its parse under way."""
+
+    writer: BlobWriter
+    future: Future[Parsed]
+    args: dict[str, Any]
+
+
+@dataclass
 class _Received:
     """An object spooled to a temporary blob and parsed, waiting to be archived."""
 
@@ -340,7 +342,7 @@ class IngestBatch:
         self._ingestor = ingestor
         self.source = source
         self.calling_ae = calling_ae
-        self._slots: list[IngestResult | _Received] = []
+        self._slots: list[IngestResult | _Spooled] = []
         self.pending_bytes = 0
 
     def __len__(self) -> int:
@@ -351,8 +353,8 @@ class IngestBatch:
         slot = self._ingestor._receive(
             chunks, source=self.source, calling_ae=self.calling_ae, expect_study_uid=expect_study_uid
         )
-        if isinstance(slot, _Received):
-            self.pending_bytes += slot.record.size
+        if isinstance(slot, _Spooled):
+            self.pending_bytes += slot.writer.size
         self._slots.append(slot)
 
     def finish(self) -> list[IngestResult]:
@@ -362,20 +364,22 @@ class IngestBatch:
         acknowledged and their spooled bytes are discarded.
         """
         slots, self._slots, self.pending_bytes = self._slots, [], 0
-        received = [s for s in slots if isinstance(s, _Received)]
         try:
+            parsed = [self._ingestor._parsed(s) if isinstance(s, _Spooled) else s for s in slots]
+            received = [p for p in parsed if isinstance(p, _Received)]
             settled = iter(self._ingestor._settle(received, self.source)) if received else iter(())
         except BaseException:
-            for r in received:
-                r.writer.abort()
+            for s in slots:
+                if isinstance(s, _Spooled):
+                    s.writer.abort()
             raise
-        results = [next(settled) if isinstance(s, _Received) else s for s in slots]
+        results = [next(settled) if isinstance(p, _Received) else p for p in parsed]
         return [self._ingestor._done(self.source, r) for r in results]
 
     def abort(self) -> None:
         """Discard every object added since the last :meth:`finish`."""
         for s in self._slots:
-            if isinstance(s, _Received):
+            if isinstance(s, _Spooled):
                 s.writer.abort()
         self._slots, self.pending_bytes = [], 0
 

@@ -1,0 +1,180 @@
+"""Parse received objects in worker processes, in parallel with receiving the next ones.
+
+Parsing and validating a header and building its catalog record (PS3.18
+JSON of every element) is most of the CPU an ingested object costs, and in
+one Python process it holds the GIL: a server receiving from several
+senders, or one sender streaming a many-part STOW-RS request, would use one
+core. :func:`parse_spooled` is a pure function of a spooled file, so it runs
+in a process pool shared by every archive of the process; the receiving
+thread only streams bytes to disk, hashes them and waits for the result.
+
+``workers=0`` parses in the calling thread (no pool), which is also the
+fallback when the pool cannot be used.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import multiprocessing
+import os
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from radhub.catalog import InstanceRecord
+from radhub.dicom import InvalidDicomError, read_header
+from radhub.ingest._checks import run_checks
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Parsed", "ParserPool", "default_workers", "parse_spooled"]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What parsing one spooled object gave: a record to index, or a rejection."""
+
+    record: InstanceRecord | None
+    base: dict[str, Any] = field(default_factory=dict)
+    code: str | None = None
+    reason: str | None = None
+
+
+def parse_spooled(
+    path: str,
+    *,
+    size: int,
+    sha256: str,
+    source: str,
+    calling_ae: str,
+    expect_study_uid: str | None,
+) -> Parsed:
+    """Parse, validate and check the object spooled at ``path``; build its catalog record.
+
+    Never raises for bad input (the result carries the rejection code and
+    reason). The record's metadata is returned as JSON text, ready for the
+    catalog, so that little crosses the process boundary.
+    """
+    from radhub.ingest._pipeline import build_record
+
+    try:
+        header = read_header(path)
+    except InvalidDicomError as exc:
+        return Parsed(None, code=exc.code, reason=str(exc))
+    checks = tuple(sorted(set(run_checks(header.dataset)) | set(header.warnings)))
+    base = {
+        "sop_instance_uid": header.sop_instance_uid,
+        "sop_class_uid": header.sop_class_uid,
+        "study_instance_uid": header.study_instance_uid,
+        "series_instance_uid": header.series_instance_uid,
+        "transfer_syntax_uid": header.transfer_syntax_uid,
+        "sha256": sha256,
+        "size": size,
+        "checks": checks,
+    }
+    if expect_study_uid is not None and header.study_instance_uid != expect_study_uid:
+        reason = (
+            f"the instance belongs to study {header.study_instance_uid}, not to the study "
+            f"{expect_study_uid} in the request URL; nothing was stored"
+        )
+        return Parsed(None, base, code="study_mismatch", reason=reason)
+    record = build_record(header, sha256=sha256, size=size, checks=checks, source=source, calling_ae=calling_ae)
+    if not isinstance(record.metadata, str):
+        from dataclasses import replace
+
+        record = replace(record, metadata=json.dumps(record.metadata, separators=(",", ":")))
+    return Parsed(record, base)
+
+
+def default_workers() -> int:
+    """Parser processes when none are configured: one per core, none on a single core."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return n if n > 1 else 0
+
+
+class ParserPool:
+    """A lazily started process pool running :func:`parse_spooled`.
+
+    One pool per process and worker count (:meth:`shared`); processes are
+    started with ``spawn`` (the server process has threads, which ``fork``
+    would copy in an unknown state) on first use and stopped at exit.
+    """
+
+    _shared: ClassVar[dict[int, ParserPool]] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    @classmethod
+    def shared(cls, workers: int) -> ParserPool:
+        """The process-wide pool with ``workers`` processes."""
+        with cls._shared_lock:
+            pool = cls._shared.get(workers)
+            if pool is None:
+                pool = cls._shared[workers] = cls(workers)
+            return pool
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                )
+            return self._pool
+
+    def warm_up(self) -> None:
+        """Start the worker processes now (servers call this at start-up)."""
+        if self.workers:
+            ex = self._executor()
+            for f in [ex.submit(os.getpid) for _ in range(self.workers)]:
+                f.result()
+
+    def submit(self, **kwargs: Any) -> Future[Parsed]:
+        """Parse a spooled object (see :func:`parse_spooled`); in this thread if there are no workers."""
+        if self.workers:
+            try:
+                return self._executor().submit(parse_spooled, **kwargs)
+            except (BrokenProcessPool, RuntimeError) as exc:  # a worker died, or shutting down
+                logger.warning("parser pool unusable (%s); parsing in-process", type(exc).__name__)
+                self._reset()
+        done: Future[Parsed] = Future()
+        try:
+            done.set_result(parse_spooled(**kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+            done.set_exception(exc)
+        return done
+
+    def result(self, future: Future[Parsed], **kwargs: Any) -> Parsed:
+        """The parse result; parsed again in-process if the worker died meanwhile."""
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            logger.warning("a parser process died; parsing in-process")
+            self._reset()
+            return parse_spooled(**kwargs)
+
+    def _reset(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+
+    def shutdown(self) -> None:
+        """Stop the worker processes."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    for pool in list(ParserPool._shared.values()):
+        pool.shutdown()
