@@ -188,6 +188,11 @@ def test_whole_corpus_outcomes_match_manifest(sqlite_archive):
     report = sqlite_archive.check_consistency(full=True)
     assert report.rows_without_blob == [] and report.blobs_without_row == 0
     assert len(first_seen) > 200
+    # the totals (summed from the per-study counters) agree with the instance rows
+    stored = sqlite_archive.catalog.instances()
+    totals = sqlite_archive.catalog.totals()
+    assert totals["instances"] == len(stored) == len(first_seen)
+    assert totals["bytes"] == sum(i.size for i in stored)
 
 
 def test_file_path_is_not_required_in_corpus():

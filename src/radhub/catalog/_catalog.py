@@ -347,10 +347,15 @@ class Catalog:
             ]
 
     def totals(self) -> dict[str, int]:
-        """Counts of patients, studies, series and instances, and bytes stored."""
+        """Counts of patients, studies, series and instances, and bytes stored.
+
+        Instances and bytes are the sums of the per-study counters that every
+        index transaction maintains, so the cost grows with the number of
+        studies, not of instances (``/metrics`` calls this on every scrape).
+        """
         with self.session() as s:
             n_inst, n_bytes = s.execute(
-                select(func.count(Instance.pk), func.coalesce(func.sum(Instance.size), 0))
+                select(func.coalesce(func.sum(Study.num_instances), 0), func.coalesce(func.sum(Study.size_bytes), 0))
             ).one()
             return {
                 "patients": int(s.scalar(select(func.count(Patient.pk))) or 0),
