@@ -154,17 +154,35 @@ def demo(verbose: bool, demo_data: Path | None, **kw: Any) -> None:
     run(settings)
 
 
+_IMPORT_BATCH = 64
+_IMPORT_BATCH_BYTES = 256 * 1024 * 1024
+
+
 def _import_local(archive: Any, paths: list[Path], *, quiet: bool) -> Any:
     from radhub.ingest import ImportSummary, iter_import_items
 
     items = list(iter_import_items(paths))
     summary = ImportSummary()
-    with tqdm(total=sum(i.size for i in items), unit="B", unit_scale=True, desc="import", file=sys.stderr, disable=quiet) as bar:
+    # in batches: files are parsed in parallel (the parser pool) and each
+    # batch costs two filesystem flushes and one catalog transaction
+    pending: list[str] = []
+    with tqdm(
+        total=sum(i.size for i in items), unit="B", unit_scale=True, desc="import", file=sys.stderr, disable=quiet
+    ) as bar, archive.ingestor.batch(source="import") as batch:
+
+        def flush() -> None:
+            for path, result in zip(pending, batch.finish()):
+                summary.add(path, result)
+            pending.clear()
+
         for item in items:
             with item.open() as fh:
-                result = archive.ingestor.ingest_fileobj(fh, source="import")
-            summary.add(item.path, result)
+                batch.add(iter(lambda fh=fh: fh.read(1 << 20), b""))
+            pending.append(item.path)
             bar.update(item.size)
+            if len(pending) >= _IMPORT_BATCH or batch.pending_bytes >= _IMPORT_BATCH_BYTES:
+                flush()
+        flush()
     return summary
 
 
