@@ -5,6 +5,11 @@ single value, universal (empty), wildcard (``*`` and ``?``), list of UIDs
 (backslash separated), and ranges for dates and times (``A-B``, ``A-``,
 ``-B``). Person names match case-insensitively; ``fuzzy=True`` also
 matches the start of any name component.
+
+The query itself is shared; its rows are rendered twice over: as pydicom
+datasets by :func:`search` (C-FIND identifiers) and as PS3.18 DICOM JSON
+by :func:`search_json` (QIDO-RS), straight from the column values and the
+stored metadata JSON, which is much faster than writing datasets as JSON.
 """
 
 from __future__ import annotations
