@@ -275,6 +275,31 @@ class Catalog:
             rows = s.execute(q).all()
         return [StoredInstance(*r) for r in rows]
 
+    def locate(
+        self, sop_uid: str, *, study_uid: str | None = None, series_uid: str | None = None
+    ) -> StoredInstance | None:
+        """The instance :meth:`instances` returns for ``sop_uid``, or ``None``, in one driver-level query.
+
+        The per-request lookup of WADO-RS instance, frame and rendered URLs:
+        the same rows as ``instances(sop_uid=...)`` (``None`` also when the
+        instance belongs to another study or series) without building an
+        ORM statement each call.
+        """
+        mark = "?" if self.is_sqlite else "%s"
+        sql = (
+            "SELECT i.sop_uid, se.series_uid, st.study_uid, i.sop_class_uid, i.transfer_syntax_uid,"
+            " i.blob_sha256, i.size, i.frames FROM instances i"
+            " JOIN series se ON i.series_pk = se.pk JOIN studies st ON se.study_pk = st.pk"
+            f" WHERE i.sop_uid = {mark}"
+        )
+        with self.engine.connect() as conn:
+            row = conn.exec_driver_sql(sql, (sop_uid,)).first()
+        if row is None:
+            return None
+        if (study_uid is not None and row[2] != study_uid) or (series_uid is not None and row[1] != series_uid):
+            return None
+        return StoredInstance(*row)
+
     def metadata(
         self, *, study_uid: str | None = None, series_uid: str | None = None, sop_uid: str | None = None
     ) -> list[dict[str, Any]]:

@@ -19,13 +19,25 @@ _CHUNK = 1 << 20
 class Retriever:
     """Read access to an archive's instances (shared by WADO-RS, C-MOVE and C-GET)."""
 
+    whole_body_limit: int = 16 << 20
+    """Instances up to this size are read in one piece by :meth:`read_bytes` callers (WADO-RS
+    sends them as one body: no thread hop per chunk); larger ones are streamed."""
+
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
 
     def find(
         self, *, study_uid: str | None = None, series_uid: str | None = None, sop_uid: str | None = None
     ) -> list[StoredInstance]:
-        """Instances at the given level (empty list if none)."""
+        """Instances at the given level (empty list if none).
+
+        One instance (``sop_uid`` given) is looked up with the catalog's
+        single-row query (:meth:`radhub.catalog.Catalog.locate`), the path of
+        every WADO-RS instance, frame and rendered request.
+        """
+        if sop_uid is not None:
+            found = self.archive.catalog.locate(sop_uid, study_uid=study_uid, series_uid=series_uid)
+            return [] if found is None else [found]
         return self.archive.catalog.instances(study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid)
 
     def open(self, instance: StoredInstance) -> BinaryIO:
@@ -37,6 +49,11 @@ class Retriever:
         with self.open(instance) as fh:
             while chunk := fh.read(chunk_size):
                 yield chunk
+
+    def read_bytes(self, instance: StoredInstance) -> bytes:
+        """The stored bytes in one piece (meant for instances up to :attr:`whole_body_limit`)."""
+        with self.open(instance) as fh:
+            return fh.read()
 
     def dataset(self, instance: StoredInstance, *, stop_before_pixels: bool = False) -> Dataset:
         """Parse a stored instance (e.g. to send it over DIMSE)."""
