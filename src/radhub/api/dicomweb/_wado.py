@@ -151,17 +151,25 @@ def _instance_bytes(
         yield _transcode(retriever, inst, target)
 
 
+def _as_stored(inst: StoredInstance, target: str | None) -> bool:
+    return target is None or target == inst.transfer_syntax_uid
+
+
 def _retrieve(
     request: Request, instances: list[StoredInstance], *, single_allowed: bool
 ) -> Response:
     choice = _choose_dicom(request, instances, single_allowed=single_allowed)
     retriever = retriever_of(request)
+    whole = retriever.whole_body_limit
     if not choice.multipart:
         inst = instances[0]
         ts = choice.transfer_syntax or inst.transfer_syntax_uid
         if ts != inst.transfer_syntax_uid:
             data = _transcode(retriever, inst, ts)
             return Response(data, media_type=f"{DICOM}; transfer-syntax={ts}")
+        if inst.size <= whole:
+            # one body: a streamed one costs a worker-thread hop per chunk
+            return Response(retriever.read_bytes(inst), media_type=f"{DICOM}; transfer-syntax={ts}")
         return StreamingResponse(
             retriever.iter_bytes(inst),
             media_type=f"{DICOM}; transfer-syntax={ts}",
@@ -171,17 +179,36 @@ def _retrieve(
     base = service_url(request)
     boundary = new_boundary()
 
-    def body() -> Iterator[bytes]:
-        for n, inst in enumerate(instances):
-            ts = choice.transfer_syntax or inst.transfer_syntax_uid
-            url = instance_url(base, inst.study_uid, inst.series_uid, inst.sop_uid)
-            yield part_header(boundary, f"{DICOM}; transfer-syntax={ts}", url, first=n == 0)
-            yield from _instance_bytes(retriever, inst, choice.transfer_syntax)
-        yield closing_delimiter(boundary)
+    def header(n: int, inst: StoredInstance) -> bytes:
+        ts = choice.transfer_syntax or inst.transfer_syntax_uid
+        url = instance_url(base, inst.study_uid, inst.series_uid, inst.sop_uid)
+        return part_header(boundary, f"{DICOM}; transfer-syntax={ts}", url, first=n == 0)
 
     media = f'multipart/related; type="{DICOM}"; boundary={boundary}'
     if choice.transfer_syntax is not None:
         media += f"; transfer-syntax={choice.transfer_syntax}"
+
+    if all(_as_stored(i, choice.transfer_syntax) for i in instances) and (
+        sum(i.size for i in instances) <= whole
+    ):
+        # small and as stored (e.g. one instance): the whole body at once
+        chunks: list[bytes] = []
+        for n, inst in enumerate(instances):
+            chunks.append(header(n, inst))
+            chunks.append(retriever.read_bytes(inst))
+        chunks.append(closing_delimiter(boundary))
+        return Response(b"".join(chunks), media_type=media)
+
+    def body() -> Iterator[bytes]:
+        for n, inst in enumerate(instances):
+            if _as_stored(inst, choice.transfer_syntax) and inst.size <= whole:
+                # one chunk per instance: each chunk is a worker-thread hop
+                yield header(n, inst) + retriever.read_bytes(inst)
+                continue
+            yield header(n, inst)
+            yield from _instance_bytes(retriever, inst, choice.transfer_syntax)
+        yield closing_delimiter(boundary)
+
     return StreamingResponse(body(), media_type=media)
 
 
