@@ -48,6 +48,8 @@ class InstanceHeader:
     series_instance_uid: str
     transfer_syntax_uid: str
     warnings: tuple[str, ...] = ()
+    metadata: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    """PS3.18 JSON of the dataset (``dataset_to_json``), built while validating."""
 
     def get(self, keyword: str, default: Any = None) -> Any:
         """An attribute's value by keyword, or ``default`` if absent or empty."""
@@ -202,10 +204,18 @@ def read_header(source: str | Path | BinaryIO, *, file_size: int | None = None) 
         _check_file_complete(ds, fh, start, file_size)
     value_warnings: list[str] = []
     try:
-        with warnings.catch_warnings(), pydicom_config.strict_reading():
-            warnings.simplefilter("ignore")
-            _walk_values(ds, value_warnings)
-    except (KeyError, NotImplementedError, EOFError, OSError) as exc:
+        # One pass decodes every value strictly and builds the JSON metadata;
+        # only a dataset with a bad value is walked element by element, to
+        # name the element (or to accept a nonconformant UID with a warning).
+        try:
+            with pydicom_config.strict_reading():
+                metadata = dataset_to_json(ds)
+        except (ValueError, TypeError):
+            with warnings.catch_warnings(), pydicom_config.strict_reading():
+                warnings.simplefilter("ignore")
+                _walk_values(ds, value_warnings)
+            metadata = dataset_to_json(ds)
+    except (KeyError, NotImplementedError, EOFError, OSError, ValueError, TypeError) as exc:
         raise InvalidDicomError("invalid_value", f"an element value cannot be decoded: {exc}") from exc
 
     uids: dict[str, str] = {}
@@ -236,6 +246,7 @@ def read_header(source: str | Path | BinaryIO, *, file_size: int | None = None) 
         series_instance_uid=uids["SeriesInstanceUID"],
         transfer_syntax_uid=str(ts),
         warnings=tuple(value_warnings),
+        metadata=metadata,
     )
 
 

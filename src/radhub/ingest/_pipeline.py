@@ -405,7 +405,7 @@ def build_record(
     so that a catalog built in bulk holds what ingest would have written.
     """
     ds = header.dataset
-    meta = dataset_to_json(ds)
+    meta = dict(header.metadata) if header.metadata is not None else dataset_to_json(ds)
     meta["00083002"] = {"vr": "UI", "Value": [header.transfer_syntax_uid]}
     return InstanceRecord(
         sop_uid=header.sop_instance_uid,
