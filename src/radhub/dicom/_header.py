@@ -13,11 +13,12 @@ import pydicom
 from pydicom import config as pydicom_config
 from pydicom._uid_dict import UID_dictionary
 from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
 from pydicom.pixels.utils import get_expected_length
 from pydicom.tag import Tag
+from pydicom.valuerep import AMBIGUOUS_VR
 
 from radhub.dicom.errors import InvalidDicomError
 
@@ -95,6 +96,27 @@ def _check_native_pixel_length(ds: Dataset, ts: pydicom.uid.UID, fh: BinaryIO) -
 
 
 _UI_CHARS = re.compile(rb"^[0-9.\x00 ]*$")
+
+
+def _convert_plain_elements(ds: Dataset) -> None:
+    """Convert the dataset's top-level raw elements of plain VRs in one sweep.
+
+    What ``ds[tag]`` does for each, without its per-call overhead (pydicom's
+    ``__getitem__`` looks the element up three more times after converting
+    it): the same ``convert_raw_data_element`` with the same character set
+    and the same validation mode. Elements that need more than that --
+    deferred (large) values, sequences, ambiguous or implicit VRs, Specific
+    Character Set itself -- are left for pydicom to convert on access.
+    """
+    items = ds._dict
+    encoding = ds.original_character_set or ds._character_set
+    for tag, elem in list(items.items()):
+        if not isinstance(elem, RawDataElement) or tag == 0x00080005:
+            continue
+        vr = elem.VR
+        if vr is None or vr == "SQ" or vr in AMBIGUOUS_VR or (elem.value is None and elem.length != 0):
+            continue
+        items[tag] = convert_raw_data_element(elem, encoding=encoding, ds=ds)
 
 
 def _walk_values(ds: Dataset, warnings_out: list[str]) -> None:
@@ -209,6 +231,7 @@ def read_header(source: str | Path | BinaryIO, *, file_size: int | None = None) 
         # name the element (or to accept a nonconformant UID with a warning).
         try:
             with pydicom_config.strict_reading():
+                _convert_plain_elements(ds)
                 metadata = dataset_to_json(ds)
         except (ValueError, TypeError):
             with warnings.catch_warnings(), pydicom_config.strict_reading():
