@@ -383,8 +383,16 @@ def _window(values: np.ndarray, center: float, width: float, function: str) -> n
     return np.where(values > high, 1.0, out)
 
 
-def _min_max(values: np.ndarray) -> np.ndarray:
+def _min_max(values: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    """Scale ``values`` linearly so that their finite minimum is 0 and maximum 1.
+
+    ``present``: which of ``values`` occur in the frame (a lookup table's
+    domain holds values the frame may not have); the extremes are taken
+    over those only.
+    """
     finite = np.isfinite(values)
+    if present is not None:
+        finite &= present
     if not finite.any():
         return np.zeros(values.shape, dtype=np.float64)
     low = float(values[finite].min())
@@ -399,8 +407,9 @@ def _apply_voi(
     attrs: Dataset,
     window: tuple[float, float] | None,
     function: str | None,
+    present: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Modality values -> [0, 1] (PS3.3 C.11.2)."""
+    """Modality values -> [0, 1] (PS3.3 C.11.2); ``present`` as for :func:`_min_max`."""
     file_function = str(attrs.get("VOILUTFunction") or "LINEAR").strip().upper()
     if file_function not in VOI_LUT_FUNCTIONS:
         logger.debug("unknown VOI LUT Function %r; using LINEAR", file_function[:16])
@@ -438,15 +447,63 @@ def _apply_voi(
             ) from exc
         return np.asarray(mapped, dtype=np.float64) / float(2**bits - 1)
 
-    return _min_max(values)
+    return _min_max(values, present)
 
 
 def _render_grayscale(
     frame: DecodedFrame, window: tuple[float, float] | None, function: str | None
 ) -> np.ndarray:
     attrs = _frame_attributes(frame.dataset, frame.index)
-    values = _apply_modality(frame.pixels, attrs)
-    out = _apply_voi(values, attrs, window, function)
+    pixels = frame.pixels
+    lookup = _lookup_domain(pixels)
+    if lookup is None:
+        return _grayscale_values(pixels, attrs, frame, window, function, None)
+    # Every step is a function of the stored value alone (the min/max
+    # extremes are taken over the values present): compute it once per
+    # distinct stored value and index the table with the frame
+    domain, index, present = lookup
+    table = _grayscale_values(domain, attrs, frame, window, function, present)
+    return table[index]
+
+
+_LUT_MIN_PIXELS = 4096
+
+
+def _lookup_domain(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(stored values min..max, each pixel's index into them, which of them occur) for integer frames.
+
+    ``None`` when a lookup table would not be smaller than the frame (float
+    data, small frames, or a range of stored values wider than the frame).
+    """
+    if (
+        not np.issubdtype(pixels.dtype, np.integer)
+        or pixels.dtype.itemsize > 4
+        or pixels.size < _LUT_MIN_PIXELS
+    ):
+        return None
+    low, high = int(pixels.min()), int(pixels.max())
+    span = high - low + 1
+    if span > pixels.size:
+        return None
+    domain = np.arange(low, high + 1, dtype=np.int64).astype(pixels.dtype)
+    index = pixels.astype(np.intp)
+    if low:
+        index -= low
+    present = np.bincount(index.ravel(), minlength=span).astype(bool)
+    return domain, index, present
+
+
+def _grayscale_values(
+    pixels: np.ndarray,
+    attrs: Dataset,
+    frame: DecodedFrame,
+    window: tuple[float, float] | None,
+    function: str | None,
+    present: np.ndarray | None,
+) -> np.ndarray:
+    """Stored values -> 8-bit display values (Modality LUT, VOI, polarity), element by element."""
+    values = _apply_modality(pixels, attrs)
+    out = _apply_voi(values, attrs, window, function, present)
     shape = str(attrs.get("PresentationLUTShape") or "").strip().upper()
     # MONOCHROME1: minimum is white. A Presentation LUT Shape of INVERSE says
     # the same (DX requires it together with MONOCHROME1): invert once.
