@@ -187,6 +187,7 @@ class Ingestor:
             if writer.size == 0:
                 writer.abort()
                 return IngestResult(IngestStatus.REJECTED, code="empty", reason="the object is empty")
+            writer.start_writeback()  # the bytes go to disk while the next objects arrive
             args = {
                 "path": str(writer.temp_path()),
                 "size": writer.size,

@@ -36,6 +36,9 @@ class BlobWriter(abc.ABC):
     def current_sha256(self) -> str:
         """SHA-256 (hex) of the bytes written so far."""
 
+    def start_writeback(self) -> None:
+        """Hint that no more bytes follow soon: a backend may start persisting them now."""
+
     @abc.abstractmethod
     def temp_path(self) -> Path:
         """Local path of the spooled bytes (for parsing before commit)."""
