@@ -19,6 +19,7 @@ import io
 import logging
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -383,16 +384,16 @@ def _window(values: np.ndarray, center: float, width: float, function: str) -> n
     return np.where(values > high, 1.0, out)
 
 
-def _min_max(values: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+def _min_max(values: np.ndarray, present: Callable[[], np.ndarray] | None = None) -> np.ndarray:
     """Scale ``values`` linearly so that their finite minimum is 0 and maximum 1.
 
-    ``present``: which of ``values`` occur in the frame (a lookup table's
-    domain holds values the frame may not have); the extremes are taken
-    over those only.
+    ``present``: gives which of ``values`` occur in the frame (a lookup
+    table's domain holds values the frame may not have; called only here);
+    the extremes are taken over those only.
     """
     finite = np.isfinite(values)
     if present is not None:
-        finite &= present
+        finite &= present()
     if not finite.any():
         return np.zeros(values.shape, dtype=np.float64)
     low = float(values[finite].min())
@@ -407,7 +408,7 @@ def _apply_voi(
     attrs: Dataset,
     window: tuple[float, float] | None,
     function: str | None,
-    present: np.ndarray | None = None,
+    present: Callable[[], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Modality values -> [0, 1] (PS3.3 C.11.2); ``present`` as for :func:`_min_max`."""
     file_function = str(attrs.get("VOILUTFunction") or "LINEAR").strip().upper()
@@ -469,8 +470,13 @@ def _render_grayscale(
 _LUT_MIN_PIXELS = 4096
 
 
-def _lookup_domain(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _lookup_domain(
+    pixels: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, Callable[[], np.ndarray]] | None:
     """(stored values min..max, each pixel's index into them, which of them occur) for integer frames.
+
+    The last is a function (counting the values costs as much as the rest):
+    only the min/max VOI needs it.
 
     ``None`` when a lookup table would not be smaller than the frame (float
     data, small frames, or a range of stored values wider than the frame).
@@ -489,7 +495,10 @@ def _lookup_domain(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     index = pixels.astype(np.intp)
     if low:
         index -= low
-    present = np.bincount(index.ravel(), minlength=span).astype(bool)
+
+    def present() -> np.ndarray:
+        return np.bincount(index.ravel(), minlength=span).astype(bool)
+
     return domain, index, present
 
 
@@ -499,7 +508,7 @@ def _grayscale_values(
     frame: DecodedFrame,
     window: tuple[float, float] | None,
     function: str | None,
-    present: np.ndarray | None,
+    present: Callable[[], np.ndarray] | None,
 ) -> np.ndarray:
     """Stored values -> 8-bit display values (Modality LUT, VOI, polarity), element by element."""
     values = _apply_modality(pixels, attrs)
