@@ -22,7 +22,7 @@ from pydicom.uid import generate_uid
 from tests.conftest import DICOM_DIR, dicom_manifest, shared_data
 
 DICOM_JSON = "application/dicom+json"
-REASON = "00090097"
+REASON = "00091001"  # radhub's private reason, in the block of creator (0009,0010) "RADHUB"
 
 
 # ---------------------------------------------------------------------------

@@ -87,6 +87,7 @@ def check_batch(paths, response, reference, *, second_receipt=False):
     for item, (o, _status) in zip(bad, expected_failed):
         assert value(item, "00081197") == expected_failure(o), (o, item)
         assert value(item, REASON).startswith(o.code or "conflict"), item
+        assert value(item, "00090010") == "RADHUB"  # the private creator reserving (0009,10xx)
         assert value(item, "00081155") == o.sop_uid
     if not expected_ok:
         assert response.status_code == 409

@@ -241,7 +241,9 @@ def _count_stow(summary: Any, path: str, r: Any) -> None:
     if failed:
         item = failed[0]
         code = item.get("00081197", {}).get("Value", [""])[0]
-        text = item.get("00090097", {}).get("Value", [""])  # radhub private reason, if present
+        # radhub's private reason: (0009,1001) in the block its creator (0009,0010) "RADHUB" reserves
+        ours = item.get("00090010", {}).get("Value", [""])[:1] == ["RADHUB"]
+        text = item.get("00091001", {}).get("Value", [""]) if ours else []
         reason = f"failure {code}" + (f": {text[0]}" if text and text[0] else "")
     summary.rejected.append({"path": path, "reason": reason or f"HTTP {r.status_code}: {r.text[:200]}"})
 

@@ -16,6 +16,8 @@ from pydicom.dataset import Dataset
 from radhub.dicom import BULK_PLACEHOLDER
 
 __all__ = [
+    "PRIVATE_CREATOR",
+    "PRIVATE_CREATOR_TAG",
     "REASON_TAG",
     "StowItem",
     "dataset_json",
@@ -23,12 +25,15 @@ __all__ = [
     "store_response",
 ]
 
-REASON_TAG = "00090097"
+PRIVATE_CREATOR = "RADHUB"
+"""radhub's private creator, in (0009,0010): it reserves the elements (0009,10xx) (PS3.5 7.8.1)."""
+PRIVATE_CREATOR_TAG = "00090010"
+REASON_TAG = "00091001"
 """radhub's human-readable reason for a failure or warning in a STOW-RS response item.
 
-A private-group tag (odd group 0009), so no standard reader gives it a
-meaning; ``radhub import --url`` prints it. Its value is text for people,
-never parsed.
+A private data element (0009,1001), LT, of the block that (0009,0010)
+``RADHUB`` reserves, so no standard reader gives it a meaning; ``radhub
+import --url`` prints it. Its value is text for people, never parsed.
 """
 
 # PS3.18 I.2.1 / I.2.2
@@ -74,6 +79,7 @@ def _item(entry: StowItem) -> dict[str, Any]:
         if entry.warning is not None:
             out["00081196"] = {"vr": "US", "Value": [entry.warning]}
     if entry.reason:
+        out[PRIVATE_CREATOR_TAG] = {"vr": "LO", "Value": [PRIVATE_CREATOR]}
         out[REASON_TAG] = {"vr": "LT", "Value": [entry.reason]}
     return dict(sorted(out.items()))
 
