@@ -304,3 +304,89 @@ def test_missing_instance_of_a_known_series_is_404(wado):
         headers={"Accept": DICOM_ANY},
     )
     assert r.status_code == 404
+
+
+# ---------------------------------------------------------------------------
+# parsed headers kept by blob digest
+# ---------------------------------------------------------------------------
+@pytest.fixture
+def headers(monkeypatch):
+    """An empty header cache, and a count of the headers parsed."""
+    from radhub.retrieve import _frames
+
+    monkeypatch.setattr(_frames, "_headers", type(_frames._headers)())
+    parsed: list[int] = []
+    real = _frames.locate_pixel_data
+
+    def counting(fh):
+        parsed.append(1)
+        return real(fh)
+
+    monkeypatch.setattr(_frames, "locate_pixel_data", counting)
+    return _frames, parsed
+
+
+_CACHED_FILES = [
+    "pydicom/CT_small.dcm",
+    "pydicom/MR_small.dcm",
+    "pydicom/SC_jpeg_no_color_transform.dcm",
+    "dcmqi/segmentations/23x38x3/multiframe/mf.dcm",
+]
+
+
+def test_cached_header_renders_and_extracts_frames_like_a_fresh_parse(headers):
+    from radhub.retrieve import frame_bytes
+
+    _frames, parsed = headers
+    for name in _CACHED_FILES:
+        path = corpus(name)
+        expected_image = render(path, media_type="image/png", window=(40.0, 400.0))
+        expected_frames = frame_bytes(path, [1])
+        for _ in range(2):
+            with open(path, "rb") as fh:
+                assert render(fh, window=(40.0, 400.0), header_key=name) == expected_image
+            with open(path, "rb") as fh:
+                assert frame_bytes(fh, [1], header_key=name) == expected_frames
+    # per file: two uncached parses, then one for the first keyed call only
+    assert len(parsed) == 3 * len(_CACHED_FILES)
+
+
+def test_each_key_has_its_own_header(headers):
+    first, second = corpus("pydicom/CT_small.dcm"), corpus("pydicom/MR_small.dcm")
+    with open(first, "rb") as fh:
+        render(fh, header_key="a")
+    with open(second, "rb") as fh:
+        assert render(fh, header_key="b") == render(second)
+    with open(first, "rb") as fh:
+        assert render(fh, header_key="a") == render(first)
+
+
+def test_header_cache_is_bounded_and_keeps_the_most_recent(headers):
+    _frames, parsed = headers
+    path = corpus("pydicom/CT_small.dcm")
+    size = _frames._HEADER_CACHE_SIZE
+    for k in range(size + 5):
+        with open(path, "rb") as fh:
+            frame_bytes_of(fh, f"key-{k}")
+    assert len(_frames._headers) == size
+    assert "key-0" not in _frames._headers and f"key-{size + 4}" in _frames._headers
+    before = len(parsed)
+    with open(path, "rb") as fh:
+        frame_bytes_of(fh, f"key-{size + 4}")
+    assert len(parsed) == before
+
+
+def frame_bytes_of(fh, key):
+    from radhub.retrieve import frame_bytes
+
+    return frame_bytes(fh, [1], header_key=key)
+
+
+def test_deflated_objects_are_not_kept(headers):
+    _frames, parsed = headers
+    path = corpus("pydicom/image_dfl.dcm")
+    with open(path, "rb") as fh:
+        first = render(fh, header_key="deflated")
+    with open(path, "rb") as fh:
+        assert render(fh, header_key="deflated") == first
+    assert "deflated" not in _frames._headers and len(parsed) == 2

@@ -8,6 +8,8 @@ only the requested frames are read (see ``radhub.dicom.locate_pixel_data``).
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import BinaryIO
@@ -176,7 +178,9 @@ def _frame_index(number: int, count: int) -> int:
     return number - 1
 
 
-def frame_bytes(source: PixelSource, frame_numbers: list[int]) -> list[tuple[bytes, str]]:
+def frame_bytes(
+    source: PixelSource, frame_numbers: list[int], *, header_key: str | None = None
+) -> list[tuple[bytes, str]]:
     """The pixel data of the requested frames, as stored.
 
     Parameters
@@ -186,6 +190,10 @@ def frame_bytes(source: PixelSource, frame_numbers: list[int]) -> list[tuple[byt
         at its start (its position is restored).
     frame_numbers
         1-based frame numbers, in the order wanted (repeats allowed).
+    header_key
+        An identity of the object's bytes (its SHA-256 in the blob store):
+        the parsed header is kept under it and reused by later calls with
+        the same key (see :func:`render`).
 
     Returns
     -------
@@ -222,7 +230,7 @@ def frame_bytes(source: PixelSource, frame_numbers: list[int]) -> list[tuple[byt
     'application/octet-stream'
     """
     with open_binary(source) as fh:
-        location = locate_pixel_data(fh)
+        location = _locate(fh, header_key)
         indices = _frame_indices(frame_numbers, location.number_of_frames)
         ts = location.transfer_syntax_uid
         if ts in _VIDEO_TRANSFER_SYNTAXES:
@@ -347,6 +355,7 @@ def render(
     viewport: tuple[int, int] | None = None,
     quality: int = 90,
     voi_function: str | None = None,
+    header_key: str | None = None,
 ) -> bytes:
     """Render one frame of a stored object as a PNG or JPEG image.
 
@@ -375,6 +384,12 @@ def render(
     voi_function
         ``LINEAR``, ``LINEAR_EXACT`` or ``SIGMOID``; default: the object's
         VOI LUT Function, else ``LINEAR``.
+    header_key
+        An identity of the object's bytes (its SHA-256 in the blob store):
+        the parsed header (and where the pixel data is) is kept under it, for
+        the most recently used objects, and later calls with the same key
+        skip parsing it. Only for sources positioned at the start of a file
+        whose bytes never change.
 
     Returns
     -------
@@ -400,17 +415,49 @@ def render(
     check_render_options(media_type, viewport, quality)
     if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)):
         raise FrameError(f"frame must be an integer frame number (1-based), got {frame!r}")
-    decoded = _decode(source, int(frame))
+    decoded = _decode(source, int(frame), header_key)
     image = render_frame(decoded, window=window, voi_function=voi_function)
     return encode_image(image, media_type=media_type, viewport=viewport, quality=quality)
 
 
-def _decode(source: PixelSource, frame: int) -> DecodedFrame:
+def _decode(source: PixelSource, frame: int, header_key: str | None = None) -> DecodedFrame:
     with open_binary(source) as fh:
         try:
-            location = locate_pixel_data(fh)
+            location = _locate(fh, header_key)
         except InvalidDicomError as exc:
             raise RenderError(f"cannot render: {exc}") from exc
         # without pixel data decode_frame raises the RenderError that says so
         index = _frame_index(frame, location.number_of_frames) if location.keyword else 0
         return decode_frame(fh, location, index)
+
+
+_HEADER_CACHE_SIZE = 64
+_HEADER_CACHE_MAX_OFFSET = 256 << 10
+_headers: OrderedDict[str, PixelDataLocation] = OrderedDict()
+_headers_lock = threading.Lock()
+
+
+def _locate(fh: BinaryIO, key: str | None) -> PixelDataLocation:
+    """``locate_pixel_data(fh)``, from the header cache when ``key`` is in it.
+
+    Kept: the last :data:`_HEADER_CACHE_SIZE` objects whose pixel data starts
+    within :data:`_HEADER_CACHE_MAX_OFFSET` bytes and stays in the file (not
+    deflated datasets, which hold their pixel data in memory). Lookups never
+    parse under the lock; the cached header is only read afterwards.
+    """
+    if key is None:
+        return locate_pixel_data(fh)
+    with _headers_lock:
+        location = _headers.get(key)
+        if location is not None:
+            _headers.move_to_end(key)
+            return location
+    location = locate_pixel_data(fh)
+    offset = location.value_offset
+    if offset is not None and offset <= _HEADER_CACHE_MAX_OFFSET:
+        with _headers_lock:
+            _headers[key] = location
+            _headers.move_to_end(key)
+            while len(_headers) > _HEADER_CACHE_SIZE:
+                _headers.popitem(last=False)
+    return location

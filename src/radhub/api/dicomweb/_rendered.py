@@ -144,6 +144,7 @@ def _render(
                 viewport=viewport,
                 quality=quality,
                 voi_function=voi_function,
+                header_key=inst.blob_sha256,
             )
     except FrameError as exc:
         raise NotFoundError(str(exc)) from exc

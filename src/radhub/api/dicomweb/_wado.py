@@ -387,7 +387,7 @@ def _frames(
 
     try:
         with retriever.open(inst) as fh:
-            return frame_bytes(fh, numbers)
+            return frame_bytes(fh, numbers, header_key=inst.blob_sha256)
     except FrameError as exc:
         raise BadRequestError(str(exc)) from exc
     except InvalidDicomError as exc:
