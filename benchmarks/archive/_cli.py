@@ -57,6 +57,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file (default <root>/results-<time>.json)")
     r.add_argument("--keep", action="store_true", help="keep server directories and databases")
 
+    rep = sub.add_parser("report", help="markdown tables of results JSON files (for benchmarks/README.md)")
+    rep.add_argument("results", nargs="+", type=Path)
     g = sub.add_parser("generate", help="write a generated corpus")
     g.add_argument("--corpus", choices=list(SIZES), default="small")
     g.add_argument("--root", type=Path, default=DEFAULT_ROOT)
@@ -65,6 +67,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "report":
+        from benchmarks.archive._report import report
+
+        print(report(args.results), end="")
+        return 0
     if args.command == "generate":
         corpus = generated_corpus(args.root / "data", args.corpus)
         print(corpus.describe())

@@ -55,6 +55,20 @@ def test_smoke_run_covers_every_workload(tmp_path):
     else:
         assert "Orthanc is not installed here; radhub only" in proc.stdout
 
+    # the README's tables come from the same figures
+    rep = subprocess.run(
+        [sys.executable, "-m", "benchmarks.archive", "report", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert rep.returncode == 0, rep.stderr
+    tables = rep.stdout
+    assert tables.count("#### ") == 3  # ingest, query, retrieve
+    for r in figures["ingest"]["summary"]:
+        assert f"| {r['corpus']} | {r['protocol']} | {r['clients']} | {r['target']} | {r['instances_per_s']:.1f} |" in tables
+    if "orthanc-sqlite" in names:
+        ratio = next(r["ratio"] for r in figures["ingest"]["summary"] if r["target"] == "radhub-sqlite")
+        assert f"**{ratio:.2f}x**" in tables
+
 
 def test_cli_rejects_unknown_target(capsys):
     with pytest.raises(SystemExit) as exc:
