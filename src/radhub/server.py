@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 from typing import Any
 
@@ -44,10 +46,41 @@ def run(settings: Settings, *, on_ready: Any = None) -> None:
         dimse.port,
         settings.data_dir,
     )
+    terminated = False
+    previous = _on_sigterm_raise()
     try:
         server.run()
+    except _Terminated:
+        terminated = True  # uvicorn has shut down gracefully and re-raised SIGTERM
     finally:
         dimse.stop()
+        archive.ingestor.parser.shutdown()
         archive.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if terminated:  # end as a process terminated by SIGTERM does
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived (raised once uvicorn has finished its graceful shutdown)."""
+
+
+def _on_sigterm_raise() -> Any:
+    """Make SIGTERM raise :class:`_Terminated`; return the previous handler (``None`` off the main thread).
+
+    uvicorn handles SIGTERM itself during ``run`` and, after its graceful
+    shutdown, restores the previous handler and raises the signal again;
+    with Python's default handler the process would end there, skipping
+    the clean-up (parser processes, DIMSE server, database connections).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    return signal.signal(signal.SIGTERM, handler)
 
 

@@ -273,6 +273,32 @@ def read_header(source: str | Path | BinaryIO, *, file_size: int | None = None) 
     )
 
 
+_META_PEEK = 4096
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
+
+
+def _peek_transfer_syntax(meta: bytes) -> str | None:
+    """The (0002,0010) value from the raw File Meta (Explicit VR Little Endian, PS3.10 7.1).
+
+    A cheap look before pydicom reads the object, to register a transfer
+    syntax it does not know; ``None`` when not found in the first bytes.
+    """
+    pos = 0
+    while pos + 8 <= len(meta):
+        group, elem = int.from_bytes(meta[pos : pos + 2], "little"), int.from_bytes(meta[pos + 2 : pos + 4], "little")
+        if group != 0x0002:
+            return None
+        vr = meta[pos + 4 : pos + 6]
+        if vr in _LONG_VRS:
+            length, head = int.from_bytes(meta[pos + 8 : pos + 12], "little"), 12
+        else:
+            length, head = int.from_bytes(meta[pos + 6 : pos + 8], "little"), 8
+        if elem == 0x0010:
+            return meta[pos + head : pos + head + length].decode("ascii", "replace").strip(" \x00")
+        pos += head + length
+    return None
+
+
 def _register_transfer_syntax(fh: BinaryIO, start: int) -> None:
     """Teach pydicom transfer syntaxes it does not know (e.g. 1.2.840.10008.1.2.8.1).
 
@@ -282,16 +308,11 @@ def _register_transfer_syntax(fh: BinaryIO, start: int) -> None:
     """
     fh.seek(start + 132)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            meta = pydicom.filereader._read_file_meta_info(fh)
-    except Exception:  # noqa: BLE001 - the full read below reports the error properly
-        return
+        ts = _peek_transfer_syntax(fh.read(_META_PEEK))
     finally:
         fh.seek(start)
-    ts = meta.get("TransferSyntaxUID")
-    if ts is None or not is_valid_uid(str(ts)):
-        return
+    if ts is None or not is_valid_uid(ts):
+        return  # the full read reports a missing or malformed one
     uid = pydicom.uid.UID(str(ts))
     if uid.is_transfer_syntax:
         return
