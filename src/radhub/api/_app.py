@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.routing import Match
 
 from radhub.archive import Archive
 
@@ -23,12 +22,36 @@ logger = logging.getLogger(__name__)
 __all__ = ["create_app"]
 
 
-def _route_name(request: Request) -> str:
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.FULL:
-            return getattr(route, "path", "unmatched")
-    return "unmatched"
+class _LatencyMiddleware:
+    """Observe each HTTP request's latency by method, route template and status (plain ASGI).
+
+    The route is the one FastAPI matched (``scope["route"]``), so nothing is
+    matched twice; the time runs until the last body byte has been sent.
+    """
+
+    def __init__(self, app: Any, metrics: Any) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_status(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.request_latency.labels(
+                method=scope.get("method", ""), route=route, status=str(status[0])
+            ).observe(time.perf_counter() - start)
 
 
 def create_app(archive: Archive) -> FastAPI:
@@ -44,14 +67,7 @@ def create_app(archive: Archive) -> FastAPI:
         expose_headers=["*"],
     )
 
-    @app.middleware("http")
-    async def _latency(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        archive.metrics.request_latency.labels(
-            method=request.method, route=_route_name(request), status=str(response.status_code)
-        ).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(_LatencyMiddleware, metrics=archive.metrics)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
