@@ -35,6 +35,16 @@ def test_healthz_and_metrics(sqlite_archive, make_instance):
     assert m[("radhub_ingest_bytes_total", (("source", "stow"),))] == len(data)
     # the /healthz request above was timed
     assert m[("radhub_http_request_duration_seconds_count", (("method", "GET"), ("route", "/healthz"), ("status", "200")))] >= 1
+    # routes are labelled by their template, statuses as sent; unknown paths are "unmatched"
+    sop = client.get("/dicomweb/instances").json()[0]["00080018"]["Value"][0]
+    assert client.get(f"/dicomweb/studies/1.2.3/series/4.5/instances/{sop}").status_code == 404
+    assert client.get("/no/such/path").status_code == 404
+    m = _samples(client.get("/metrics").text)
+    key = "radhub_http_request_duration_seconds_count"
+    assert m[(key, (("method", "GET"), ("route", "/dicomweb/instances"), ("status", "200")))] == 1
+    route = "/dicomweb/studies/{study}/series/{series}/instances/{sop}"
+    assert m[(key, (("method", "GET"), ("route", route), ("status", "404")))] == 1
+    assert m[(key, (("method", "GET"), ("route", "unmatched"), ("status", "404")))] == 1
     flagged = {k[1][0][1]: v for k, v in m.items() if k[0] == "radhub_instances_flagged"}
     assert all(v >= 0 for v in flagged.values())
 

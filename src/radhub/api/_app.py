@@ -22,6 +22,26 @@ logger = logging.getLogger(__name__)
 __all__ = ["create_app"]
 
 
+def _template(scope: Any) -> str:
+    """The path template of the route that served the request (``unmatched`` if none did).
+
+    The matched route may sit in an included router whose prefix is not part
+    of its own template: the prefix is the part of the request path before
+    what the route's pattern matches.
+    """
+    route = scope.get("route")
+    template, regex = getattr(route, "path", None), getattr(route, "path_regex", None)
+    if not template or regex is None:
+        return "unmatched"
+    path = scope.get("path", "")
+    if regex.match(path):
+        return str(template)
+    for i, ch in enumerate(path):
+        if ch == "/" and i and regex.match(path[i:]):
+            return path[:i] + str(template)
+    return str(template)
+
+
 class _LatencyMiddleware:
     """Observe each HTTP request's latency by method, route template and status (plain ASGI).
 
@@ -48,7 +68,7 @@ class _LatencyMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = _template(scope)
             self.metrics.request_latency.labels(
                 method=scope.get("method", ""), route=route, status=str(status[0])
             ).observe(time.perf_counter() - start)
