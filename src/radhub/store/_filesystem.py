@@ -21,34 +21,20 @@ logger = logging.getLogger(__name__)
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
-def _load_syncfs() -> Any:
-    """``syncfs(2)`` from the C library, or ``None`` where there is none (not Linux)."""
+def _libc_function(name: str, *argtypes: Any) -> Any:
+    """A Linux C-library call returning ``int``, or ``None`` where there is none (other systems)."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = libc.syncfs
+        fn = getattr(libc, name)
     except (OSError, AttributeError):
         return None
-    fn.argtypes = [ctypes.c_int]
+    fn.argtypes = list(argtypes)
     fn.restype = ctypes.c_int
     return fn
 
 
-_syncfs = _load_syncfs()
-
-
-def _load_sync_file_range() -> Any:
-    """``sync_file_range(2)`` (Linux), or ``None``."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = libc.sync_file_range
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_sync_file_range = _load_sync_file_range()
+_syncfs = _libc_function("syncfs", ctypes.c_int)
+_sync_file_range = _libc_function("sync_file_range", ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint)
 _SYNC_FILE_RANGE_WRITE = 2
 
 
