@@ -229,15 +229,6 @@ class Catalog:
         with self._write_conn() as conn:
             insert_conflicts(conn, [(c.sop_uid, c.blob_sha256, c.size, action, c.source) for c in conflicts])
 
-    def known_sha256(self, sop_uid: str) -> str | None:
-        """Digest of the stored instance with this SOP Instance UID, or ``None`` (one indexed lookup)."""
-        mark = "?" if self.is_sqlite else "%s"
-        with self.engine.connect() as conn:
-            row = conn.exec_driver_sql(
-                f"SELECT blob_sha256 FROM instances WHERE sop_uid = {mark}", (sop_uid,)
-            ).first()
-        return None if row is None else str(row[0])
-
     # -- reads -------------------------------------------------------------
     def instance(self, sop_uid: str, *, study_uid: str | None = None, series_uid: str | None = None) -> StoredInstance:
         """Location and identity of one instance; raises :class:`NotFoundError`."""
