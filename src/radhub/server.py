@@ -23,11 +23,15 @@ __all__ = ["run"]
 def run(settings: Settings, *, on_ready: Any = None) -> None:
     """Open the archive, start the DIMSE server and serve HTTP until stopped."""
     archive = Archive.open(settings)
-    # start the parser processes now rather than on the first object received
-    threading.Thread(target=archive.ingestor.parser.warm_up, name="parser-warm-up", daemon=True).start()
+    # Start the parser processes (they import and exercise the parsing code)
+    # while the app is built, and listen only once they are ready: otherwise
+    # their second or two of start-up CPU lands on the first objects received.
+    warm_up = threading.Thread(target=_warm_up, args=(archive,), name="parser-warm-up", daemon=True)
+    warm_up.start()
+    app = create_app(archive)
+    warm_up.join(timeout=_WARM_UP_TIMEOUT)
     dimse = DicomServer(archive)
     dimse.start()
-    app = create_app(archive)
     config = uvicorn.Config(
         app,
         host=settings.http_host,
@@ -61,6 +65,16 @@ def run(settings: Settings, *, on_ready: Any = None) -> None:
     if terminated:  # end as a process terminated by SIGTERM does
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+_WARM_UP_TIMEOUT = 120.0
+
+
+def _warm_up(archive: Archive) -> None:
+    try:
+        archive.ingestor.parser.warm_up()
+    except Exception:  # the pool falls back to parsing in-process
+        logger.exception("parser processes failed to start; parsing in the server process")
 
 
 class _Terminated(Exception):

@@ -26,7 +26,7 @@ def checks(
     offset: int = Query(0, ge=0),
 ) -> list[dict[str, Any]]:
     """Instances flagged by the ingest checks (A8), with their codes."""
-    if code is not None and code not in CHECK_CODES and not code.startswith("nonconformant_uid"):
+    if code is not None and code not in CHECK_CODES and not code.startswith(("nonconformant_uid", "nonconformant_ds")):
         raise HTTPException(400, f"unknown check code {code!r}; known codes: {', '.join(CHECK_CODES)}")
     return request.app.state.archive.catalog.checks(code=code, study_uid=study, limit=limit, offset=offset)
 

@@ -13,13 +13,13 @@ import pydicom
 from pydicom import config as pydicom_config
 from pydicom._uid_dict import UID_dictionary
 from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
 from pydicom.pixels.utils import get_expected_length
 from pydicom.tag import Tag
-from pydicom.valuerep import AMBIGUOUS_VR
 
+from radhub.dicom._json import dataset_json
 from radhub.dicom.errors import InvalidDicomError
 
 __all__ = ["BULK_PLACEHOLDER", "InstanceHeader", "dataset_to_json", "is_valid_uid", "read_header"]
@@ -96,36 +96,17 @@ def _check_native_pixel_length(ds: Dataset, ts: pydicom.uid.UID, fh: BinaryIO) -
 
 
 _UI_CHARS = re.compile(rb"^[0-9.\x00 ]*$")
-
-
-def _convert_plain_elements(ds: Dataset) -> None:
-    """Convert the dataset's top-level raw elements of plain VRs in one sweep.
-
-    What ``ds[tag]`` does for each, without its per-call overhead (pydicom's
-    ``__getitem__`` looks the element up three more times after converting
-    it): the same ``convert_raw_data_element`` with the same character set
-    and the same validation mode. Elements that need more than that --
-    deferred (large) values, sequences, ambiguous or implicit VRs, Specific
-    Character Set itself -- are left for pydicom to convert on access.
-    """
-    items = ds._dict
-    encoding = ds.original_character_set or ds._character_set
-    for tag, elem in list(items.items()):
-        if not isinstance(elem, RawDataElement) or tag == 0x00080005:
-            continue
-        vr = elem.VR
-        if vr is None or vr == "SQ" or vr in AMBIGUOUS_VR or (elem.value is None and elem.length != 0):
-            continue
-        items[tag] = convert_raw_data_element(elem, encoding=encoding, ds=ds)
+_DS_CHARS = re.compile(rb"^[0-9.+\-eE \\\x00]*$")
 
 
 def _walk_values(ds: Dataset, warnings_out: list[str]) -> None:
     """Decode every element value (except pixel data) so that invalid values raise now.
 
     UIDs that are made of digits and dots but break the UID rules (a leading
-    zero in a component, over 64 characters) occur in real files; they are
-    reported in ``warnings_out`` rather than rejected. Anything else that
-    cannot be decoded as its VR raises.
+    zero in a component, over 64 characters), and decimal strings longer
+    than the 16 characters DS allows, occur in real files; they are reported
+    in ``warnings_out`` rather than rejected. Anything else that cannot be
+    decoded as its VR raises.
 
     The caller holds pydicom's strict reading mode for the whole walk (one
     switch per object, not one per element: the walk is on the ingest hot path).
@@ -136,7 +117,7 @@ def _walk_values(ds: Dataset, warnings_out: list[str]) -> None:
             continue
         try:
             elem = ds[tag]
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             raw = ds.get_item(tag)
             raw_value = getattr(raw, "value", None)
             vr = getattr(raw, "VR", None)
@@ -145,8 +126,14 @@ def _walk_values(ds: Dataset, warnings_out: list[str]) -> None:
                     vr = dictionary_VR(tag)
                 except KeyError:
                     vr = None
-            if vr == "UI" and isinstance(raw_value, bytes) and _UI_CHARS.match(raw_value):
-                warnings_out.append(f"nonconformant_uid:{int(tag):08X}")
+            nonconformant = None
+            if isinstance(raw_value, bytes):
+                if vr == "UI" and _UI_CHARS.match(raw_value):
+                    nonconformant = "nonconformant_uid"
+                elif vr == "DS" and isinstance(exc, OverflowError) and _DS_CHARS.match(raw_value):
+                    nonconformant = "nonconformant_ds"
+            if nonconformant:
+                warnings_out.append(f"{nonconformant}:{int(tag):08X}")
                 strict = settings._reading_validation_mode
                 settings.reading_validation_mode = pydicom_config.IGNORE
                 try:
@@ -231,14 +218,13 @@ def read_header(source: str | Path | BinaryIO, *, file_size: int | None = None) 
         # name the element (or to accept a nonconformant UID with a warning).
         try:
             with pydicom_config.strict_reading():
-                _convert_plain_elements(ds)
                 metadata = dataset_to_json(ds)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             with warnings.catch_warnings(), pydicom_config.strict_reading():
                 warnings.simplefilter("ignore")
                 _walk_values(ds, value_warnings)
             metadata = dataset_to_json(ds)
-    except (KeyError, NotImplementedError, EOFError, OSError, ValueError, TypeError) as exc:
+    except (KeyError, NotImplementedError, EOFError, OSError, ValueError, TypeError, OverflowError) as exc:
         raise InvalidDicomError("invalid_value", f"an element value cannot be decoded: {exc}") from exc
 
     uids: dict[str, str] = {}
@@ -350,9 +336,7 @@ def dataset_to_json(ds: Dataset, bulk_threshold: int = _BULK_THRESHOLD) -> dict[
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out: dict[str, Any] = ds.to_json_dict(
-            bulk_data_threshold=bulk_threshold, bulk_data_element_handler=handler
-        )
+        out = dataset_json(ds, handler, bulk_threshold)
     # pixel data is always bulk, whatever its size
     for tag in ("7FE00010", "7FE00008", "7FE00009"):
         if tag in out:
