@@ -209,7 +209,8 @@ def read_header(source: str | Path | BinaryIO, *, file_size: int | None = None) 
     if not is_valid_uid(str(ts)):
         raise InvalidDicomError("invalid_meta", "Transfer Syntax UID in the File Meta is not a valid UID")
 
-    if file_size is not None:
+    if file_size is not None and not ts.is_deflated:
+        # (a deflated dataset is inflated whole while reading: offsets are not file positions)
         _check_file_complete(ds, fh, start, file_size)
     value_warnings: list[str] = []
     try:
@@ -310,14 +311,18 @@ def _register_transfer_syntax(fh: BinaryIO, start: int) -> None:
 
 
 def _check_file_complete(ds: Dataset, fh: BinaryIO, start: int, file_size: int) -> None:
-    """Deferred (large) elements must lie wholly inside the file."""
-    for tag in list(ds.keys()):
-        raw = ds.get_item(tag)
+    """Every top-level element must lie wholly inside the file.
+
+    pydicom neither reads deferred (large) values nor complains when the
+    last value read is shorter than its declared length.
+    """
+    end = file_size - start
+    for tag, raw in ds._dict.items():
         offset = getattr(raw, "value_tell", None)
         length = getattr(raw, "length", None)
-        if raw is None or offset is None or length in (None, 0xFFFFFFFF):
+        if offset is None or length in (None, 0xFFFFFFFF):
             continue
-        if offset + length > file_size - start:
+        if offset + length > end:
             raise InvalidDicomError(
                 "truncated",
                 f"element {Tag(tag)} declares {length} bytes but the object ends first",

@@ -18,10 +18,11 @@ reports, slide-microscopy images) are where this matters: pydicom needs
 
 from __future__ import annotations
 
+import base64
 import re
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
@@ -52,6 +53,7 @@ _REGEX = {vr: STR_VR_REGEXES[vr] for vr in ("AE", "AS", "CS", "DA", "DT", "TM", 
 _ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI", "DS", "IS"})
 _TEXT_MULTI = frozenset({"LO", "SH", "UC"})
 _TEXT_SINGLE = frozenset({"LT", "ST", "UT"})
+_BINARY = frozenset({"OB", "OD", "OF", "OL", "OV", "OW"})
 _ESC = 0x1B
 _PRINTABLE_ASCII = re.compile(rb"^[\x20-\x7e\x00]*$")
 
@@ -154,8 +156,25 @@ def _pn_value(raw: bytes, codec: str) -> Any:
     return out
 
 
-def _fast_element(vr: str, raw: bytes, codec: str | None) -> Any:
+def _binary(tag: int, vr: str, raw: bytes, handler: Handler | None, threshold: int) -> dict[str, Any]:
+    """``InlineBinary`` or ``BulkDataURI`` of a binary value, by pydicom's rule."""
+    if not raw:
+        return {"vr": vr}
+    if handler is not None and len(raw) > (threshold // 4) * 3:
+        return {"vr": vr, "BulkDataURI": handler(DataElement(BaseTag(tag), vr, raw))}
+    return {"vr": vr, "InlineBinary": base64.b64encode(raw).decode("ascii")}
+
+
+def _fast_element(tag: int, vr: str, raw: bytes, codec: str | None, handler: Handler | None, threshold: int) -> Any:
     """``{"vr": ..., "Value": [...]}`` from raw little-endian bytes, or ``_FALLBACK``."""
+    if vr in _BINARY:
+        return _binary(tag, vr, raw, handler, threshold)
+    if vr == "AT":
+        if len(raw) % 4:
+            return _FALLBACK
+        pairs = struct.unpack(f"<{len(raw) // 2}H", raw)
+        value = [f"{pairs[i]:04X}{pairs[i + 1]:04X}" for i in range(0, len(pairs), 2)] or None
+        return {"vr": vr} if value is None else {"vr": vr, "Value": value}
     if vr in _ASCII_VRS:
         value = _ascii_value(vr, raw)
     elif vr in _NUMBERS:
@@ -184,6 +203,15 @@ _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 
 
+class _Context(NamedTuple):
+    """What every element of one raw sequence is decoded with."""
+
+    implicit: bool
+    codec: str | None
+    handler: Handler | None
+    threshold: int
+
+
 def _dictionary_vr(tag: int) -> str | None:
     """The dictionary VR of a public, non-group-length tag (implicit VR); ``None`` otherwise."""
     if (tag >> 16) % 2 or (tag & 0xFFFF) == 0:
@@ -195,7 +223,7 @@ def _dictionary_vr(tag: int) -> str | None:
     return None if vr in AMBIGUOUS_VR else vr
 
 
-def _raw_items(raw: bytes, pos: int, end: int | None, implicit: bool, codec: str | None) -> Any:
+def _raw_items(raw: bytes, pos: int, end: int | None, ctx: _Context) -> Any:
     """``(items, position after)`` of the sequence items in ``raw[pos:end]``, or ``_FALLBACK``.
 
     ``end=None`` is an undefined-length sequence, read up to its
@@ -215,11 +243,11 @@ def _raw_items(raw: bytes, pos: int, end: int | None, implicit: bool, codec: str
         if tag != _ITEM:
             return _FALLBACK
         if length == _UNDEFINED:
-            parsed = _raw_dataset(raw, pos, None, implicit, codec)
+            parsed = _raw_dataset(raw, pos, None, ctx)
         elif pos + length > limit:
             return _FALLBACK
         else:
-            parsed = _raw_dataset(raw, pos, pos + length, implicit, codec)
+            parsed = _raw_dataset(raw, pos, pos + length, ctx)
         if parsed is _FALLBACK:
             return _FALLBACK
         item, pos = parsed
@@ -227,14 +255,14 @@ def _raw_items(raw: bytes, pos: int, end: int | None, implicit: bool, codec: str
     return _FALLBACK if end is None else (items, pos)
 
 
-def _raw_dataset(raw: bytes, pos: int, end: int | None, implicit: bool, codec: str | None) -> Any:
+def _raw_dataset(raw: bytes, pos: int, end: int | None, ctx: _Context) -> Any:
     """``(JSON dataset, position after)`` of one item's elements, or ``_FALLBACK``."""
     out: dict[str, Any] = {}
     limit = len(raw) if end is None else end
     while pos < limit:
         if pos + 8 > limit:
             return _FALLBACK
-        if implicit:
+        if ctx.implicit:
             group, elem, length = _HEADER.unpack_from(raw, pos)
             tag = group << 16 | elem
             pos += 8
@@ -263,7 +291,7 @@ def _raw_dataset(raw: bytes, pos: int, end: int | None, implicit: bool, codec: s
         if tag == 0x00080005 or group == 0xFFFE:
             return _FALLBACK  # a character set of the item's own, or a stray delimiter
         if vr == "SQ":
-            parsed = _raw_items(raw, pos, None if length == _UNDEFINED else pos + length, implicit, codec)
+            parsed = _raw_items(raw, pos, None if length == _UNDEFINED else pos + length, ctx)
             if parsed is _FALLBACK:
                 return _FALLBACK
             value, pos = parsed
@@ -271,7 +299,7 @@ def _raw_dataset(raw: bytes, pos: int, end: int | None, implicit: bool, codec: s
             continue
         if length == _UNDEFINED or pos + length > limit:
             return _FALLBACK
-        fast = _fast_element(vr, raw[pos : pos + length], codec)
+        fast = _fast_element(tag, vr, raw[pos : pos + length], ctx.codec, ctx.handler, ctx.threshold)
         if fast is _FALLBACK:
             return _FALLBACK
         out[f"{tag:08X}"] = fast
@@ -283,6 +311,26 @@ def _raw_vr(tag: int, elem: RawDataElement) -> str | None:
     """The VR of a raw element: its own (explicit VR) or the dictionary's (implicit VR)."""
     vr = elem.VR
     return str(vr) if vr is not None else _dictionary_vr(tag)
+
+
+def _deferred_bulk(
+    tag: int, elem: RawDataElement, implicit: bool | None, handler: Handler, threshold: int
+) -> dict[str, Any] | None:
+    """The BulkDataURI of a large binary value not read yet (``defer_size``); ``None`` otherwise.
+
+    Its bytes are not needed for a URI: reading them (the pixel data of
+    every image) would only be thrown away. The handler gets an element
+    with the tag and VR and an empty value.
+    """
+    length = elem.length
+    if length is None or length == _UNDEFINED or length <= (threshold // 4) * 3:
+        return None
+    vr = elem.VR
+    if vr is None and implicit and tag == 0x7FE00010:
+        vr = "OW"  # PS3.5 A.1: pixel data in Implicit VR Little Endian is OW
+    if vr not in _BINARY:
+        return None
+    return {"vr": str(vr), "BulkDataURI": handler(DataElement(BaseTag(tag), str(vr), b""))}
 
 
 def dataset_json(ds: Dataset, handler: Handler | None, bulk_threshold: int) -> dict[str, Any]:
@@ -298,11 +346,16 @@ def dataset_json(ds: Dataset, handler: Handler | None, bulk_threshold: int) -> d
     little = little is not False
     for tag in sorted(items):
         elem = items[tag]
+        if isinstance(elem, RawDataElement) and elem.value is None and handler is not None:
+            bulk = _deferred_bulk(tag, elem, implicit, handler, bulk_threshold)
+            if bulk is not None:
+                out[f"{tag:08X}"] = bulk
+                continue
         if isinstance(elem, RawDataElement) and little and elem.value is not None:
             vr = _raw_vr(tag, elem)
             if vr is not None and vr not in AMBIGUOUS_VR:
                 if vr == "SQ":
-                    parsed = _raw_items(elem.value, 0, len(elem.value), bool(implicit), codec)
+                    parsed = _raw_items(elem.value, 0, len(elem.value), _Context(bool(implicit), codec, handler, bulk_threshold))
                     if parsed is not _FALLBACK:
                         out[f"{tag:08X}"] = {"vr": "SQ", "Value": parsed[0]}
                         continue
@@ -312,7 +365,7 @@ def dataset_json(ds: Dataset, handler: Handler | None, bulk_threshold: int) -> d
                         "Value": [dataset_json(item, handler, bulk_threshold) for item in seq],
                     }
                     continue
-                fast = _fast_element(vr, elem.value, codec)
+                fast = _fast_element(tag, vr, elem.value, codec, handler, bulk_threshold)
                 if fast is not _FALLBACK:
                     out[f"{tag:08X}"] = fast
                     continue
