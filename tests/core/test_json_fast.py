@@ -241,3 +241,34 @@ def test_a_decimal_string_that_is_not_a_number_is_rejected() -> None:
         read_header(io.BytesIO(_with_element(0x00280030, "DS", b"0.5\\abc")))
     assert info.value.code == "invalid_value"
     assert "(0028,0030)" in str(info.value)
+
+
+def test_json_text_renders_values_as_dicom_text() -> None:
+    from radhub.dicom import json_text
+
+    meta = {
+        "00100010": {"vr": "PN", "Value": [{"Alphabetic": "Wang^XiaoDong", "Ideographic": "王^小東"}]},
+        "00080008": {"vr": "CS", "Value": ["ORIGINAL", "PRIMARY"]},
+        "00200013": {"vr": "IS", "Value": [12]},
+        "00100020": {"vr": "LO"},
+        "00081030": {"vr": "LO", "Value": [None]},
+    }
+    assert json_text(meta, "PatientName") == "Wang^XiaoDong=王^小東"
+    assert json_text(meta, "ImageType") == "ORIGINAL\\PRIMARY"
+    assert json_text(meta, "InstanceNumber") == "12"
+    assert json_text(meta, "PatientID") is None  # present, empty
+    assert json_text(meta, "StudyDescription") == ""
+    assert json_text(meta, "Modality") is None  # absent
+
+
+@pytest.mark.parametrize("path", _corpus_files()[::7], ids=lambda p: str(p.relative_to(DICOM_DIR)))
+def test_checks_from_the_json_equal_checks_from_the_dataset(path: Path) -> None:
+    from radhub.dicom import InvalidDicomError, read_header
+    from radhub.ingest import run_checks
+
+    try:
+        header = read_header(path)
+    except InvalidDicomError:
+        pytest.skip("rejected at parse")
+    assert header.metadata is not None
+    assert run_checks(header.metadata) == run_checks(header.dataset)

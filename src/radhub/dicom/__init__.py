@@ -1,6 +1,7 @@
 """DICOM parsing, validation, JSON and rendering (no I/O policy)."""
 
 from radhub.dicom._header import BULK_PLACEHOLDER, InstanceHeader, dataset_to_json, is_valid_uid, read_header
+from radhub.dicom._json import json_text
 from radhub.dicom._part10 import part10_prefix
 from radhub.dicom._pixel import NATIVE_TRANSFER_SYNTAXES, PixelDataLocation, PixelSource, locate_pixel_data, open_binary
 from radhub.dicom._render import (
@@ -33,6 +34,7 @@ __all__ = [
     "encode_image",
     "fit_viewport",
     "is_valid_uid",
+    "json_text",
     "locate_pixel_data",
     "open_binary",
     "part10_prefix",

@@ -24,13 +24,13 @@ import struct
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from pydicom.datadict import dictionary_VR
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 from pydicom.valuerep import AMBIGUOUS_VR, STR_VR_REGEXES
 
-__all__ = ["dataset_json"]
+__all__ = ["dataset_json", "json_text"]
 
 Handler = Callable[[DataElement], str]
 
@@ -40,15 +40,39 @@ _FALLBACK = object()
 # sequences, no multi-byte state): a value of these decodes the same whole
 # or split at backslashes.
 _SINGLE_BYTE = frozenset(
-    {"iso8859", "latin_1", "iso_ir_100", "iso8859_2", "iso8859_3", "iso8859_4", "iso8859_5",
-     "iso8859_6", "iso8859_7", "iso8859_8", "iso8859_9", "iso8859_11", "iso8859_15", "ascii"}
+    {
+        "iso8859",
+        "latin_1",
+        "iso_ir_100",
+        "iso8859_2",
+        "iso8859_3",
+        "iso8859_4",
+        "iso8859_5",
+        "iso8859_6",
+        "iso8859_7",
+        "iso8859_8",
+        "iso8859_9",
+        "iso8859_11",
+        "iso8859_15",
+        "ascii",
+    }
 )
 _UTF8 = frozenset({"utf_8", "UTF8", "utf8", "utf-8"})
 
 _NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
 _NUMBER_SIZE = {k: struct.calcsize("<" + v) for k, v in _NUMBERS.items()}
 # pydicom's MAX_VALUE_LEN for the VRs handled here
-_MAX_LEN = {"AE": 16, "CS": 16, "DS": 16, "IS": 12, "LO": 64, "LT": 10240, "SH": 16, "ST": 1024, "UI": 64}
+_MAX_LEN = {
+    "AE": 16,
+    "CS": 16,
+    "DS": 16,
+    "IS": 12,
+    "LO": 64,
+    "LT": 10240,
+    "SH": 16,
+    "ST": 1024,
+    "UI": 64,
+}
 _REGEX = {vr: STR_VR_REGEXES[vr] for vr in ("AE", "AS", "CS", "DA", "DT", "TM", "UI", "DS", "IS")}
 _ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI", "DS", "IS"})
 _TEXT_MULTI = frozenset({"LO", "SH", "UC"})
@@ -156,7 +180,9 @@ def _pn_value(raw: bytes, codec: str) -> Any:
     return out
 
 
-def _binary(tag: int, vr: str, raw: bytes, handler: Handler | None, threshold: int) -> dict[str, Any]:
+def _binary(
+    tag: int, vr: str, raw: bytes, handler: Handler | None, threshold: int
+) -> dict[str, Any]:
     """``InlineBinary`` or ``BulkDataURI`` of a binary value, by pydicom's rule."""
     if not raw:
         return {"vr": vr}
@@ -165,7 +191,9 @@ def _binary(tag: int, vr: str, raw: bytes, handler: Handler | None, threshold: i
     return {"vr": vr, "InlineBinary": base64.b64encode(raw).decode("ascii")}
 
 
-def _fast_element(tag: int, vr: str, raw: bytes, codec: str | None, handler: Handler | None, threshold: int) -> Any:
+def _fast_element(
+    tag: int, vr: str, raw: bytes, codec: str | None, handler: Handler | None, threshold: int
+) -> Any:
     """``{"vr": ..., "Value": [...]}`` from raw little-endian bytes, or ``_FALLBACK``."""
     if vr in _BINARY:
         return _binary(tag, vr, raw, handler, threshold)
@@ -195,7 +223,9 @@ def _fast_element(tag: int, vr: str, raw: bytes, codec: str | None, handler: Han
     return {"vr": vr} if value is None else {"vr": vr, "Value": value}
 
 
-_LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
+_LONG_VRS = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+)
 _HEADER = struct.Struct("<HHL")
 _EXPLICIT = struct.Struct("<HH2sH")
 _UINT32 = struct.Struct("<L")
@@ -299,7 +329,9 @@ def _raw_dataset(raw: bytes, pos: int, end: int | None, ctx: _Context) -> Any:
             continue
         if length == _UNDEFINED or pos + length > limit:
             return _FALLBACK
-        fast = _fast_element(tag, vr, raw[pos : pos + length], ctx.codec, ctx.handler, ctx.threshold)
+        fast = _fast_element(
+            tag, vr, raw[pos : pos + length], ctx.codec, ctx.handler, ctx.threshold
+        )
         if fast is _FALLBACK:
             return _FALLBACK
         out[f"{tag:08X}"] = fast
@@ -339,11 +371,25 @@ def dataset_json(ds: Dataset, handler: Handler | None, bulk_threshold: int) -> d
     Call it in pydicom's strict reading mode to get its validation (the
     caller's choice, as with ``to_json_dict``).
     """
+    implicit, little = ds.original_encoding
+    return _dataset_json(
+        ds, handler, bulk_threshold, _codec(ds), bool(implicit), little is not False
+    )
+
+
+def _dataset_json(
+    ds: Dataset,
+    handler: Handler | None,
+    bulk_threshold: int,
+    codec: str | None,
+    implicit: bool,
+    little: bool,
+) -> dict[str, Any]:
+    """:func:`dataset_json` with the character set and encoding known (those of the parent, for an item)."""
     out: dict[str, Any] = {}
     items = ds._dict
-    codec = _codec(ds)
-    implicit, little = ds.original_encoding
-    little = little is not False
+    if 0x00080005 in items:
+        codec = _codec(ds)  # an item with a character set of its own
     for tag in sorted(items):
         elem = items[tag]
         if isinstance(elem, RawDataElement) and elem.value is None and handler is not None:
@@ -355,14 +401,18 @@ def dataset_json(ds: Dataset, handler: Handler | None, bulk_threshold: int) -> d
             vr = _raw_vr(tag, elem)
             if vr is not None and vr not in AMBIGUOUS_VR:
                 if vr == "SQ":
-                    parsed = _raw_items(elem.value, 0, len(elem.value), _Context(bool(implicit), codec, handler, bulk_threshold))
+                    ctx = _Context(implicit, codec, handler, bulk_threshold)
+                    parsed = _raw_items(elem.value, 0, len(elem.value), ctx)
                     if parsed is not _FALLBACK:
                         out[f"{tag:08X}"] = {"vr": "SQ", "Value": parsed[0]}
                         continue
                     seq = ds[BaseTag(tag)].value
                     out[f"{tag:08X}"] = {
                         "vr": "SQ",
-                        "Value": [dataset_json(item, handler, bulk_threshold) for item in seq],
+                        "Value": [
+                            _dataset_json(item, handler, bulk_threshold, codec, implicit, little)
+                            for item in seq
+                        ],
                     }
                     continue
                 fast = _fast_element(tag, vr, elem.value, codec, handler, bulk_threshold)
@@ -373,10 +423,41 @@ def dataset_json(ds: Dataset, handler: Handler | None, bulk_threshold: int) -> d
         if element.VR == "SQ":
             out[f"{tag:08X}"] = {
                 "vr": "SQ",
-                "Value": [dataset_json(item, handler, bulk_threshold) for item in element.value],
+                "Value": [
+                    _dataset_json(item, handler, bulk_threshold, codec, implicit, little)
+                    for item in element.value
+                ],
             }
         else:
             out[f"{tag:08X}"] = element.to_json_dict(
                 bulk_data_element_handler=handler, bulk_data_threshold=bulk_threshold
             )
     return out
+
+
+def _person_name_text(value: dict[str, str]) -> str:
+    groups = [value.get("Alphabetic", ""), value.get("Ideographic", ""), value.get("Phonetic", "")]
+    while groups and not groups[-1]:
+        groups.pop()
+    return "=".join(groups)
+
+
+def json_text(metadata: dict[str, Any], keyword: str) -> str | None:
+    """The value of ``keyword`` in PS3.18 JSON ``metadata`` as DICOM text; ``None`` if absent or empty.
+
+    Values are joined by backslashes, person name groups by ``=``, numbers
+    written as Python writes them (an IS of ``0012`` reads ``12``).
+    """
+    tag = _KEYWORD_TAGS.get(keyword)
+    if tag is None:
+        tag = _KEYWORD_TAGS[keyword] = f"{tag_for_keyword(keyword):08X}"
+    element = metadata.get(tag)
+    values = element.get("Value") if element else None
+    if not values:
+        return None
+    return "\\".join(
+        _person_name_text(v) if isinstance(v, dict) else "" if v is None else str(v) for v in values
+    )
+
+
+_KEYWORD_TAGS: dict[str, str] = {}

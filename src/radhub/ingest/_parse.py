@@ -66,7 +66,7 @@ def parse_spooled(
         header = read_header(path)
     except InvalidDicomError as exc:
         return Parsed(None, code=exc.code, reason=str(exc))
-    checks = tuple(sorted(set(run_checks(header.dataset)) | set(header.warnings)))
+    checks = tuple(sorted(set(run_checks(header.metadata or header.dataset)) | set(header.warnings)))
     base = {
         "sop_instance_uid": header.sop_instance_uid,
         "sop_class_uid": header.sop_class_uid,

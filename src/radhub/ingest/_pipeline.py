@@ -17,11 +17,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pydicom.dataset import Dataset
-
 from radhub.catalog import Catalog, ConflictRecord, InstanceRecord, normalise_time
 from radhub.config import ConflictPolicy, Settings
-from radhub.dicom import InstanceHeader, dataset_to_json
+from radhub.dicom import InstanceHeader, dataset_to_json, json_text
 from radhub.ingest._parse import Parsed, ParserPool, default_workers
 from radhub.store import BlobStore, BlobTooLargeError, BlobWriter
 
@@ -81,23 +79,18 @@ class IngestResult:
 Listener = Callable[[str, IngestResult], None]
 
 
-def _s(ds: Dataset, keyword: str, limit: int) -> str:
-    value = ds.get(keyword)
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)) or getattr(value, "VM", 1) > 1 and not isinstance(value, str):
-        value = "\\".join(str(v) for v in value)
-    return str(value).strip()[:limit]
+def _s(meta: dict[str, Any], keyword: str, limit: int) -> str:
+    return (json_text(meta, keyword) or "").strip()[:limit]
 
 
-def _date(ds: Dataset, keyword: str) -> str:
-    v = _s(ds, keyword, 32)
+def _date(meta: dict[str, Any], keyword: str) -> str:
+    v = _s(meta, keyword, 32)
     return v if len(v) == 8 and v.isdigit() else ""
 
 
-def _int(ds: Dataset, keyword: str, default: int = 0) -> int:
+def _int(meta: dict[str, Any], keyword: str, default: int = 0) -> int:
     try:
-        return int(ds.get(keyword, default) or default)
+        return int(float(json_text(meta, keyword) or default))
     except (TypeError, ValueError):
         return default
 
@@ -125,7 +118,9 @@ class Ingestor:
         self.store = store
         self.catalog = catalog
         self.settings = settings
-        workers = settings.ingest_workers if settings.ingest_workers is not None else default_workers()
+        workers = (
+            settings.ingest_workers if settings.ingest_workers is not None else default_workers()
+        )
         self.parser = ParserPool.shared(workers)
         self.listeners: list[Listener] = list(listeners)
 
@@ -141,7 +136,9 @@ class Ingestor:
 
     def ingest_fileobj(self, fh: BinaryIO, *, source: str, calling_ae: str = "") -> IngestResult:
         """Ingest one object from a binary file object (read in chunks)."""
-        return self.ingest_stream(iter(lambda: fh.read(_CHUNK), b""), source=source, calling_ae=calling_ae)
+        return self.ingest_stream(
+            iter(lambda: fh.read(_CHUNK), b""), source=source, calling_ae=calling_ae
+        )
 
     def ingest_stream(
         self,
@@ -186,7 +183,9 @@ class Ingestor:
                 return IngestResult(IngestStatus.REJECTED, code="too_large", reason=str(exc))
             if writer.size == 0:
                 writer.abort()
-                return IngestResult(IngestStatus.REJECTED, code="empty", reason="the object is empty")
+                return IngestResult(
+                    IngestStatus.REJECTED, code="empty", reason="the object is empty"
+                )
             writer.start_writeback()  # the bytes go to disk while the next objects arrive
             args = {
                 "path": str(writer.temp_path()),
@@ -207,7 +206,9 @@ class Ingestor:
         if parsed.record is None:
             spooled.writer.abort()
             fields = dict(parsed.base) or {"size": spooled.writer.size}
-            return IngestResult(IngestStatus.REJECTED, code=parsed.code, reason=parsed.reason, **fields)
+            return IngestResult(
+                IngestStatus.REJECTED, code=parsed.code, reason=parsed.reason, **fields
+            )
         return _Received(spooled.writer, parsed.record, parsed.base)
 
     def _settle(self, received: list[_Received], source: str) -> list[IngestResult]:
@@ -272,9 +273,14 @@ class Ingestor:
                 "SeriesInstanceUID is already filed under another study; "
                 "a series belongs to one study (correct the UIDs and send again)"
             )
-            return IngestResult(IngestStatus.REJECTED, code="series_mismatch", reason=reason, **base)
+            return IngestResult(
+                IngestStatus.REJECTED, code="series_mismatch", reason=reason, **base
+            )
         # a concurrent sender (or an earlier object of this batch) stored other bytes under this UID
-        if self.settings.conflict_policy is not ConflictPolicy.KEEP_BOTH and not self.catalog.references_blob(digest):
+        if (
+            self.settings.conflict_policy is not ConflictPolicy.KEEP_BOTH
+            and not self.catalog.references_blob(digest)
+        ):
             self.store.delete(digest)
         return self._conflict_result(base)
 
@@ -352,7 +358,10 @@ class IngestBatch:
     def add(self, chunks: Iterable[bytes], *, expect_study_uid: str | None = None) -> None:
         """Receive one object (see :meth:`Ingestor.ingest_stream` for ``expect_study_uid``)."""
         slot = self._ingestor._receive(
-            chunks, source=self.source, calling_ae=self.calling_ae, expect_study_uid=expect_study_uid
+            chunks,
+            source=self.source,
+            calling_ae=self.calling_ae,
+            expect_study_uid=expect_study_uid,
         )
         if isinstance(slot, _Spooled):
             self.pending_bytes += slot.writer.size
@@ -405,9 +414,9 @@ def build_record(
     Also used to index in bulk (:func:`radhub.catalog._bulk.bulk_index`),
     so that a catalog built in bulk holds what ingest would have written.
     """
-    ds = header.dataset
-    meta = dict(header.metadata) if header.metadata is not None else dataset_to_json(ds)
+    meta = dict(header.metadata) if header.metadata is not None else dataset_to_json(header.dataset)
     meta["00083002"] = {"vr": "UI", "Value": [header.transfer_syntax_uid]}
+    has_pixels = any(t in meta for t in ("7FE00010", "7FE00008", "7FE00009"))
     return InstanceRecord(
         sop_uid=header.sop_instance_uid,
         sop_class_uid=header.sop_class_uid,
@@ -417,28 +426,28 @@ def build_record(
         size=size,
         transfer_syntax_uid=header.transfer_syntax_uid,
         metadata=meta,
-        patient_id=_s(ds, "PatientID", 64),
-        issuer=_s(ds, "IssuerOfPatientID", 64),
-        patient_name=_s(ds, "PatientName", 324),
-        birth_date=_date(ds, "PatientBirthDate"),
-        sex=_s(ds, "PatientSex", 16),
-        study_date=_date(ds, "StudyDate"),
-        study_time=normalise_time(_s(ds, "StudyTime", 32))[:32],
-        accession_number=_s(ds, "AccessionNumber", 64),
-        study_id=_s(ds, "StudyID", 16),
-        study_description=_s(ds, "StudyDescription", 256),
-        referring_physician=_s(ds, "ReferringPhysicianName", 324),
-        institution_name=_s(ds, "InstitutionName", 128),
-        modality=_s(ds, "Modality", 16).upper(),
-        series_number=_s(ds, "SeriesNumber", 12),
-        series_description=_s(ds, "SeriesDescription", 256),
-        body_part=_s(ds, "BodyPartExamined", 64),
-        performed_start_date=_date(ds, "PerformedProcedureStepStartDate"),
-        performed_start_time=normalise_time(_s(ds, "PerformedProcedureStepStartTime", 32))[:32],
-        instance_number=_s(ds, "InstanceNumber", 12),
-        frames=_int(ds, "NumberOfFrames", 1) if any(t in ds for t in (0x7FE00010, 0x7FE00008, 0x7FE00009)) else 0,
-        rows=_int(ds, "Rows"),
-        columns=_int(ds, "Columns"),
+        patient_id=_s(meta, "PatientID", 64),
+        issuer=_s(meta, "IssuerOfPatientID", 64),
+        patient_name=_s(meta, "PatientName", 324),
+        birth_date=_date(meta, "PatientBirthDate"),
+        sex=_s(meta, "PatientSex", 16),
+        study_date=_date(meta, "StudyDate"),
+        study_time=normalise_time(_s(meta, "StudyTime", 32))[:32],
+        accession_number=_s(meta, "AccessionNumber", 64),
+        study_id=_s(meta, "StudyID", 16),
+        study_description=_s(meta, "StudyDescription", 256),
+        referring_physician=_s(meta, "ReferringPhysicianName", 324),
+        institution_name=_s(meta, "InstitutionName", 128),
+        modality=_s(meta, "Modality", 16).upper(),
+        series_number=_s(meta, "SeriesNumber", 12),
+        series_description=_s(meta, "SeriesDescription", 256),
+        body_part=_s(meta, "BodyPartExamined", 64),
+        performed_start_date=_date(meta, "PerformedProcedureStepStartDate"),
+        performed_start_time=normalise_time(_s(meta, "PerformedProcedureStepStartTime", 32))[:32],
+        instance_number=_s(meta, "InstanceNumber", 12),
+        frames=_int(meta, "NumberOfFrames", 1) if has_pixels else 0,
+        rows=_int(meta, "Rows"),
+        columns=_int(meta, "Columns"),
         source=source,
         calling_ae=calling_ae.strip()[:16],
         checks=checks,
