@@ -7,6 +7,15 @@ clients are dcmtk ``dcmsend`` processes (C, so the client costs little CPU),
 each sending its files as they are (``--decompress-never``) over one
 association (more only if the files need over 128 presentation contexts). Each client gets about the same number of bytes
 (studies are dealt largest first).
+
+Throughput counts the objects an archive has *processed*: acknowledged
+(success or warning), or refused because an instance with the same SOP
+Instance UID and other bytes is already stored (STOW-RS failure 0x0111,
+"Duplicate SOP Instance": radhub's conflict policy; Orthanc acknowledges
+such objects and keeps the first). Either way the archive has received,
+parsed and decided on the object, which is what C-STORE counts too
+(radhub answers such a C-STORE with warning 0xB000). Conflicts are
+reported in a column of their own; every other refusal is a failure.
 """
 
 from __future__ import annotations
@@ -42,15 +51,17 @@ def dcmsend() -> str:
 class _Progress:
     done: int = 0
     ok: int = 0
+    conflicts: int = 0
     failed: int = 0
     bytes: int = 0
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, done: int, ok: int, failed: int, nbytes: int) -> None:
+    def add(self, done: int, ok: int, failed: int, nbytes: int, conflicts: int = 0) -> None:
         with self.lock:
             self.done += done
             self.ok += ok
+            self.conflicts += conflicts
             self.failed += failed
             self.bytes += nbytes
 
@@ -94,21 +105,26 @@ def _multipart(files: list[CorpusFile], boundary: str) -> tuple[int, Iterator[by
     return length, body()
 
 
-def _count_stow(response: httpx.Response) -> tuple[int, int]:
-    """(stored, failed) from a Store Instances Response; (0, -1) when there is none.
+DUPLICATE_SOP_INSTANCE = 0x0111
+
+
+def _count_stow(response: httpx.Response) -> tuple[int, int, int]:
+    """(stored, conflicts, failed) from a Store Instances Response; (0, 0, -1) when there is none.
 
     Any status with a response module counts: Orthanc answers 400 when one
-    part of a request fails, listing the parts it stored.
+    part of a request fails, listing the parts it stored. A conflict is a
+    failed SOP with FailureReason 0x0111 (Duplicate SOP Instance).
     """
     try:
         body = response.json()
     except ValueError:
-        return 0, -1
+        return 0, 0, -1
     if not isinstance(body, dict) or not ({"00081199", "00081198"} & set(body)):
-        return 0, -1
+        return 0, 0, -1
     ok = len(body.get("00081199", {}).get("Value", []))
-    failed = len(body.get("00081198", {}).get("Value", []))
-    return ok, failed
+    failures = body.get("00081198", {}).get("Value", [])
+    conflicts = sum(1 for f in failures if f.get("00081197", {}).get("Value") == [DUPLICATE_SOP_INSTANCE])
+    return ok, conflicts, len(failures) - conflicts
 
 
 def _stow_client(url: str, studies: list[CorpusStudy], progress: _Progress) -> None:
@@ -127,11 +143,11 @@ def _stow_client(url: str, studies: list[CorpusStudy], progress: _Progress) -> N
                 progress.error(f"STOW-RS request failed: {type(exc).__name__}: {exc}")
                 progress.add(len(batch), 0, len(batch), 0)
                 continue
-            ok, failed = _count_stow(r)
+            ok, conflicts, failed = _count_stow(r)
             if failed < 0:
                 progress.error(f"STOW-RS answered {r.status_code}: {r.text[:300]}")
-                failed = len(batch)
-            progress.add(len(batch), ok, failed, sum(f.size for f in batch))
+                conflicts, failed = 0, len(batch)
+            progress.add(len(batch), ok, failed, sum(f.size for f in batch), conflicts)
 
 
 def _cstore_client(server: Server, studies: list[CorpusStudy], progress: _Progress) -> None:
@@ -185,11 +201,13 @@ def run_ingest(server: Server, corpus: Corpus, *, protocol: str, clients: int) -
         "corpus": corpus.name,
         "instances_sent": total,
         "instances_ok": progress.ok,
+        "instances_conflict": progress.conflicts,
         "instances_failed": progress.failed,
         "instances_in_server": stored,
         "bytes": progress.bytes,
         "seconds": round(seconds, 3),
-        "instances_per_s": round(progress.ok / seconds, 2) if seconds else 0.0,
+        # processed: acknowledged, or refused as a conflict under the archive's policy
+        "instances_per_s": round((progress.ok + progress.conflicts) / seconds, 2) if seconds else 0.0,
         "mb_per_s": round(progress.bytes / 1e6 / seconds, 2) if seconds else 0.0,
         **mem.summary(total),
     }

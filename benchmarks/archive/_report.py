@@ -34,14 +34,14 @@ def _ingest(out: dict[str, Any]) -> list[str]:
     lines = [_header(out, f"Ingest, corpus {', '.join(corpora)}")]
     lines.append(
         "| corpus | protocol | clients | target | instances/s | MB/s | radhub / Orthanc | peak RSS MB | "
-        "RSS growth after 1st quarter MB | failed |"
+        "RSS growth after 1st quarter MB | conflicts | failed |"
     )
-    lines.append("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    lines.append("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         lines.append(
             f"| {r['corpus']} | {r['protocol']} | {r['clients']} | {r['target']} | {r['instances_per_s']:.1f} | "
             f"{r['mb_per_s']:.1f} | {_ratio(r.get('ratio'))} | {r['rss_peak_mb']:.0f} | "
-            f"{r['rss_growth_after_q1_mb']:.1f} | {r['failed']} |"
+            f"{r['rss_growth_after_q1_mb']:.1f} | {r.get('conflicts', 0)} | {r['failed']} |"
         )
     return lines
 

@@ -117,6 +117,7 @@ def _ingest_summary(runs: list[dict[str, Any]], target_names: list[str]) -> list
                 "mb_per_s": round(median([r["mb_per_s"] for r in rs]), 2),
                 "rss_peak_mb": round(max(r.get("rss_peak_mb", 0) for r in rs), 1),
                 "rss_growth_after_q1_mb": round(median([r.get("rss_growth_after_q1_mb", 0) for r in rs]), 1),
+                "conflicts": sum(r.get("instances_conflict", 0) for r in rs),
                 "failed": sum(r["instances_failed"] for r in rs),
             }
         )
@@ -130,14 +131,17 @@ def _ingest_summary(runs: list[dict[str, Any]], target_names: list[str]) -> list
 
 
 def print_ingest(summary: list[dict[str, Any]]) -> None:
-    print("\nINGEST (medians; ratio = radhub / Orthanc instances per second, >= 1.0 is the target)")
-    print(f"{'corpus':16s} {'proto':6s} {'cl':>2s} {'target':18s} {'inst':>6s} {'inst/s':>8s} {'MB/s':>7s} {'peakRSS':>8s} {'RSS+':>6s} {'fail':>4s} {'ratio':>14s}")
+    print(
+        "\nINGEST (medians; inst/s = objects processed per second: acknowledged, or refused as a conflict; "
+        "ratio = radhub / Orthanc, >= 1.0 is the target)"
+    )
+    print(f"{'corpus':16s} {'proto':6s} {'cl':>2s} {'target':18s} {'inst':>6s} {'inst/s':>8s} {'MB/s':>7s} {'peakRSS':>8s} {'RSS+':>6s} {'confl':>5s} {'fail':>4s} {'ratio':>14s}")
     for r in sorted(summary, key=lambda r: (r["corpus"], r["protocol"], r["clients"], r["target"])):
         ratio = f"{r['ratio']:.2f}x {r['vs'].split('-')[1][:2]}" if r.get("ratio") is not None else ""
         print(
             f"{r['corpus']:16s} {r['protocol']:6s} {r['clients']:>2d} {r['target']:18s} {r['instances']:>6d} "
             f"{r['instances_per_s']:>8.1f} {r['mb_per_s']:>7.1f} {r['rss_peak_mb']:>8.0f} {r['rss_growth_after_q1_mb']:>6.1f} "
-            f"{r['failed']:>4d} {ratio:>14s}"
+            f"{r.get('conflicts', 0):>5d} {r['failed']:>4d} {ratio:>14s}"
         )
 
 
