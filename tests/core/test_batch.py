@@ -40,6 +40,9 @@ def test_batch_outcomes_equal_one_by_one(archive, make_instance, workers):
     wrong_study = make_instance(SeriesInstanceUID=series)  # series filed under `study` already
     objects = [new_a, known, b"not dicom at all", twice, twice, same_uid_1, same_uid_2, known_other_bytes, wrong_study]
     commits = _commits(archive)
+    committed: list[int] = []
+    commit_many = archive.store.commit_many
+    archive.store.commit_many = lambda writers: committed.append(len(writers)) or commit_many(writers)  # type: ignore[method-assign]
     batch = archive.ingestor.batch(source="test")
     for data in objects:
         batch.add([data[:1000], data[1000:]])
@@ -58,8 +61,11 @@ def test_batch_outcomes_equal_one_by_one(archive, make_instance, workers):
     ]
     assert results[2].code == "not_dicom" and results[8].code == "series_mismatch"
     assert archive.catalog.totals()["instances"] == 4
-    # two transactions: the conflict log for the known UID, and the index of the rest
+    # two transactions: the index of the new objects, then the conflict log (objects repeating
+    # a UID of the batch, or of a stored instance, are settled after the first of their UID)
     assert len(commits) == 2
+    # blobs committed: the first of each UID only (new_a, twice, same_uid_1, wrong_study)
+    assert committed == [4]
     # what is stored is what was sent, and the refused bytes are not kept
     for data, r in zip(objects, results):
         digest = hashlib.sha256(data).hexdigest()

@@ -212,7 +212,29 @@ class Ingestor:
         return _Received(spooled.writer, parsed.record, parsed.base)
 
     def _settle(self, received: list[_Received], source: str) -> list[IngestResult]:
-        """Archive received objects: duplicates, conflicts, durable blobs, one catalog transaction."""
+        """Archive received objects: duplicates, conflicts, durable blobs, one catalog transaction.
+
+        Objects repeating a SOP Instance UID of an earlier object of the same
+        batch (a study sent again re-encoded, say) are settled after it, as
+        if sent next: they are then found duplicates or conflicts of it
+        without committing their blobs.
+        """
+        seen: set[str] = set()
+        first: list[int] = []
+        repeats: list[int] = []
+        for i, r in enumerate(received):
+            (repeats if r.record.sop_uid in seen else first).append(i)
+            seen.add(r.record.sop_uid)
+        if not repeats:
+            return self._settle_unique(received, source)
+        results: list[IngestResult | None] = [None] * len(received)
+        for part in (first, repeats):
+            for i, result in zip(part, self._settle([received[i] for i in part], source)):
+                results[i] = result
+        return [r for r in results if r is not None]
+
+    def _settle_unique(self, received: list[_Received], source: str) -> list[IngestResult]:
+        """:meth:`_settle` of objects with distinct SOP Instance UIDs."""
         known = self.catalog.known_sha256_many([r.record.sop_uid for r in received])
         results: list[IngestResult | None] = [None] * len(received)
         new: list[int] = []
