@@ -215,3 +215,75 @@ def test_parser_pool_survives_a_killed_worker(tmp_path, make_instance):
     finally:
         pool.shutdown()
     assert first == again == parse_spooled(**args)
+
+
+def test_concurrent_commits_share_flushes_that_begin_after_them(tmp_path, monkeypatch):
+    """8 requests committing at once cost a few flushes, each caller served by a flush begun after its call."""
+    if fs._syncfs is None:
+        pytest.skip("no syncfs(2) on this system")
+    import threading
+    import time
+
+    store = FileBlobStore(tmp_path)
+    flushes: list[tuple[float, float]] = []
+    real = fs._sync_filesystem
+
+    def slow_flush(path):
+        start = time.monotonic()
+        time.sleep(0.05)
+        real(path)
+        flushes.append((start, time.monotonic()))
+
+    monkeypatch.setattr(fs, "_sync_filesystem", slow_flush)
+    calls: list[tuple[float, float]] = []
+    errors: list[BaseException] = []
+
+    def commit(i: int) -> None:
+        writers = []
+        for j in range(3):
+            w = store.writer()
+            w.write(f"blob {i} {j}".encode())
+            writers.append(w)
+        begun = time.monotonic()
+        try:
+            store.commit_many(writers)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        calls.append((begun, time.monotonic()))
+
+    threads = [threading.Thread(target=commit, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert all(store.read_bytes(hashlib.sha256(f"blob {i} {j}".encode()).hexdigest()) for i in range(8) for j in range(3))
+    assert len(flushes) < 2 * 8  # shared: one caller alone would need 16
+    for begun, ended in calls:  # every caller waited for a flush that began after it called and ended before it returned
+        assert any(begun <= start and end <= ended for start, end in flushes)
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_a_failed_shared_flush_fails_its_caller_only_and_is_retried(tmp_path, monkeypatch):
+    if fs._syncfs is None:
+        pytest.skip("no syncfs(2) on this system")
+    store = FileBlobStore(tmp_path)
+    real = fs._sync_filesystem
+    failures = [OSError(5, "syncfs failed: Input/output error")]
+
+    def flaky(path):
+        if failures:
+            raise failures.pop()
+        real(path)
+
+    monkeypatch.setattr(fs, "_sync_filesystem", flaky)
+    writers = [store.writer() for _ in range(2)]
+    for i, w in enumerate(writers):
+        w.write(b"x%d" % i)
+    with pytest.raises(OSError, match="Input/output error"):
+        store.commit_many(writers)
+    writers = [store.writer() for _ in range(2)]
+    for i, w in enumerate(writers):
+        w.write(b"y%d" % i)
+    refs = store.commit_many(writers)  # the next caller flushes again
+    assert [store.read_bytes(r.sha256) for r in refs] == [b"y0", b"y1"]

@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -58,6 +59,45 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class _SyncGroup:
+    """Group commit for ``syncfs``: concurrent committers share filesystem flushes.
+
+    :meth:`sync` returns once a flush that *began after the call* has
+    completed (one that was already running may have missed the caller's
+    writes). While a flush runs, every caller that arrives waits for the
+    next one, which one of them starts for all: N concurrent requests cost
+    about two flushes instead of N.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._started = 0
+        self._finished = 0
+        self._running = False
+
+    def sync(self, path: Path) -> None:
+        with self._cond:
+            target = self._started + 1
+            while self._finished < target:
+                if self._running:
+                    self._cond.wait()
+                    continue
+                self._running = True
+                self._started += 1
+                ticket = self._started
+                done = False
+                self._cond.release()
+                try:
+                    _sync_filesystem(path)
+                    done = True
+                finally:  # a failed flush is retried by the next caller, and raised to this one
+                    self._cond.acquire()
+                    self._running = False
+                    if done:
+                        self._finished = ticket
+                    self._cond.notify_all()
 
 
 class _FileBlobWriter(BlobWriter):
@@ -155,6 +195,7 @@ class FileBlobStore(BlobStore):
         self.tmp_dir = self.root / "tmp"
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._sync = _SyncGroup()  # both directories are on one filesystem
 
     def _path_for(self, sha256: str) -> Path:
         if not _DIGEST.match(sha256):
@@ -180,17 +221,18 @@ class FileBlobStore(BlobStore):
         under its address before its bytes are durable, as with
         :meth:`BlobWriter.commit`, which costs two flushes per blob (the
         file and its directory). Without ``syncfs`` each writer is
-        committed on its own.
+        committed on its own. Concurrent calls share their flushes
+        (:class:`_SyncGroup`).
         """
         mine = [w for w in writers if isinstance(w, _FileBlobWriter) and w._store is self]
         if _syncfs is None or len(writers) < 2 or len(mine) != len(writers):
             return super().commit_many(writers)
         for w in mine:
             w._close()
-        _sync_filesystem(self.tmp_dir)
+        self._sync.sync(self.tmp_dir)
         for w in mine:
             w._place()
-        _sync_filesystem(self.blob_dir)
+        self._sync.sync(self.blob_dir)
         return [BlobRef(w.sha256, w.size) for w in mine]
 
     def exists(self, sha256: str) -> bool:
