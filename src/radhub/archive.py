@@ -68,8 +68,9 @@ class Archive:
 
         Without ``full`` only the newest 1000 rows are checked (start-up).
         """
-        removed = self.store.sweep_temp()
-        # Blobs are durable before their row is committed, so a crash can only
+        removed = self.store.sweep_temp(self.catalog.references_blob)
+        # Blobs are durable before their row is committed (under their address, or
+        # as a sealed temporary file that the sweep puts back), so a crash can only
         # leave stray temp files; the quick check looks at the newest rows
         # only, so that start-up time does not grow with the archive.
         referenced = self.catalog.blob_digests() if full else self.catalog.recent_blob_digests(_RECENT)

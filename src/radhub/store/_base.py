@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -96,8 +96,13 @@ class BlobStore(abc.ABC):
         """All digests present (for the startup consistency sweep)."""
 
     @abc.abstractmethod
-    def sweep_temp(self) -> int:
-        """Delete stray temporary files left by a crash; return how many."""
+    def sweep_temp(self, referenced: Callable[[str], bool] | None = None) -> int:
+        """Delete stray temporary files left by a crash; return how many.
+
+        Committed blobs still in the temporary area (see
+        :meth:`commit_many`) whose digest ``referenced`` accepts are put at
+        their address instead.
+        """
 
     def put_bytes(self, data: bytes) -> BlobRef:
         """Store a bytes object (convenience for small blobs)."""

@@ -10,7 +10,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -37,6 +37,7 @@ def _libc_function(name: str, *argtypes: Any) -> Any:
 _syncfs = _libc_function("syncfs", ctypes.c_int)
 _sync_file_range = _libc_function("sync_file_range", ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint)
 _SYNC_FILE_RANGE_WRITE = 2
+_READY = ".ready"  # suffix of a durable temporary blob whose name carries its digest
 
 
 def _sync_filesystem(path: Path) -> None:
@@ -159,6 +160,12 @@ class _FileBlobWriter(BlobWriter):
         self._fh = None
         self.sha256 = self._hash.hexdigest()
 
+    def _seal(self) -> None:
+        """Rename the closed temporary file to a name that carries its digest (for recovery)."""
+        sealed = self._path.with_name(f"{self._path.stem}.{self.sha256}{_READY}")
+        os.replace(self._path, sealed)
+        self._path = sealed
+
     def _place(self) -> Path | None:
         """Rename the (durable) temporary file to its content address.
 
@@ -213,26 +220,31 @@ class FileBlobStore(BlobStore):
         return _FileBlobWriter(self, max_size)
 
     def commit_many(self, writers: list[BlobWriter]) -> list[BlobRef]:
-        """Commit several blobs with two filesystem flushes in all (Linux ``syncfs``).
+        """Commit several blobs with one filesystem flush in all (Linux ``syncfs``).
 
-        Every temporary file is closed, then one ``syncfs`` makes their bytes
-        durable, then each is renamed to its content address, then a second
-        ``syncfs`` makes the renames durable. A blob is thus never visible
-        under its address before its bytes are durable, as with
-        :meth:`BlobWriter.commit`, which costs two flushes per blob (the
-        file and its directory). Without ``syncfs`` each writer is
-        committed on its own. Concurrent calls share their flushes
-        (:class:`_SyncGroup`).
+        Every temporary file is closed and renamed, inside the temporary
+        directory, to a name that carries its digest (``<name>.<sha256>.ready``);
+        then one ``syncfs`` makes their bytes and those names durable; then
+        each is renamed to its content address. That last rename is not
+        flushed here: until the kernel writes it back (seconds), a crash may
+        leave the blob under its ``.ready`` name, and the start-up sweep
+        (:meth:`sweep_temp`) puts every ``.ready`` blob the catalog refers to
+        at its address and deletes the others. So a blob is durable -- under
+        its address or recoverably in the temporary directory -- before the
+        caller commits the catalog row that refers to it, as with
+        :meth:`BlobWriter.commit`, which costs two flushes per blob (the file
+        and its directory). Without ``syncfs`` each writer is committed on its
+        own. Concurrent calls share their flushes (:class:`_SyncGroup`).
         """
         mine = [w for w in writers if isinstance(w, _FileBlobWriter) and w._store is self]
         if _syncfs is None or len(writers) < 2 or len(mine) != len(writers):
             return super().commit_many(writers)
         for w in mine:
             w._close()
+            w._seal()
         self._sync.sync(self.tmp_dir)
         for w in mine:
             w._place()
-        self._sync.sync(self.blob_dir)
         return [BlobRef(w.sha256, w.size) for w in mine]
 
     def exists(self, sha256: str) -> bool:
@@ -261,11 +273,31 @@ class FileBlobStore(BlobStore):
             if _DIGEST.match(p.name):
                 yield p.name
 
-    def sweep_temp(self) -> int:
-        n = 0
+    def sweep_temp(self, referenced: Callable[[str], bool] | None = None) -> int:
+        """Delete temporary files left by a crash, after putting back sealed blobs the catalog refers to.
+
+        A ``.ready`` file is a durable blob whose rename to its address may
+        have been lost (:meth:`commit_many`); when ``referenced`` says the
+        catalog points to its digest and the address is empty, it is moved
+        there (and the move flushed). Returns the number of files deleted.
+        """
+        n = restored = 0
+        for p in self.tmp_dir.glob(f"blob-*{_READY}"):
+            digest = p.name[: -len(_READY)].rsplit(".", 1)[-1]
+            final = self._path_for(digest) if _DIGEST.match(digest) else None
+            if final is not None and not final.exists() and referenced is not None and referenced(digest):
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(p, final)
+                _fsync_dir(final.parent)
+                restored += 1
+            else:
+                p.unlink(missing_ok=True)
+                n += 1
         for p in self.tmp_dir.glob("blob-*.tmp"):
             p.unlink(missing_ok=True)
             n += 1
+        if restored:
+            logger.warning("put %d committed blobs back at their address after a crash", restored)
         if n:
             logger.warning("removed %d stray temporary blob files", n)
         return n
