@@ -146,12 +146,18 @@ def test_commit_many_flushes_once_for_any_number(tmp_path, monkeypatch):
     assert store.exists(refs[0].sha256)
 
 
-def test_commit_many_of_one_is_a_plain_commit(tmp_path):
+def test_commit_many_of_one_flushes_once(tmp_path, monkeypatch):
+    """A one-object request costs one (shared) filesystem flush, not a file and a directory fsync."""
     store = FileBlobStore(tmp_path)
+    calls: list[str] = []
+    real = fs._sync_filesystem
+    monkeypatch.setattr(fs, "_sync_filesystem", lambda p: (calls.append(str(p)), real(p)))
     w = store.writer()
     w.write(b"x" * 10)
     (ref,) = store.commit_many([w])
     assert store.read_bytes(ref.sha256) == b"x" * 10
+    assert len(calls) == (1 if fs._syncfs is not None else 0)
+    assert store.commit_many([]) == []
 
 
 def test_stow_request_is_one_catalog_transaction(tmp_path, make_instance):

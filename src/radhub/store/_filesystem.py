@@ -220,7 +220,7 @@ class FileBlobStore(BlobStore):
         return _FileBlobWriter(self, max_size)
 
     def commit_many(self, writers: list[BlobWriter]) -> list[BlobRef]:
-        """Commit several blobs with one filesystem flush in all (Linux ``syncfs``).
+        """Commit one or several blobs with one filesystem flush in all (Linux ``syncfs``).
 
         Every temporary file is closed and renamed, inside the temporary
         directory, to a name that carries its digest (``<name>.<sha256>.ready``);
@@ -237,7 +237,7 @@ class FileBlobStore(BlobStore):
         own. Concurrent calls share their flushes (:class:`_SyncGroup`).
         """
         mine = [w for w in writers if isinstance(w, _FileBlobWriter) and w._store is self]
-        if _syncfs is None or len(writers) < 2 or len(mine) != len(writers):
+        if _syncfs is None or not writers or len(mine) != len(writers):
             return super().commit_many(writers)
         for w in mine:
             w._close()
