@@ -272,3 +272,34 @@ def test_checks_from_the_json_equal_checks_from_the_dataset(path: Path) -> None:
         pytest.skip("rejected at parse")
     assert header.metadata is not None
     assert run_checks(header.metadata) == run_checks(header.dataset)
+
+
+def _header_outcome(path: Path) -> tuple[str, Any]:
+    from radhub.dicom import InvalidDicomError, read_header
+
+    try:
+        h = read_header(path)
+    except InvalidDicomError as exc:
+        return "rejected", exc.code
+    return "ok", (h.sop_instance_uid, h.study_instance_uid, h.series_instance_uid, h.transfer_syntax_uid, h.warnings, h.metadata)
+
+
+def test_raw_reader_gives_what_dcmread_gives_over_the_corpus(monkeypatch) -> None:
+    """read_header with the raw top-level reader equals read_header through pydicom.dcmread, file by file."""
+    from radhub.dicom import _header
+    from radhub.dicom._read import read_raw
+
+    files = _corpus_files()
+    if not files:
+        pytest.skip("the shared DICOM corpus is not available")
+    used = 0
+    for path in files:
+        with open(path, "rb") as fh:
+            used += read_raw(fh, 0, THRESHOLD) is not None
+    fast = {p: _header_outcome(p) for p in files}
+    monkeypatch.setattr(_header, "read_raw", lambda *args: None)
+    slow = {p: _header_outcome(p) for p in files}
+    differ = [str(p.relative_to(DICOM_DIR)) for p in files if fast[p] != slow[p]]
+    assert differ == []
+    assert used > 0.8 * len(files)  # most objects are plain Little Endian
+    assert sum(o[0] == "rejected" for o in slow.values()) > 10  # the malformed ones are in the comparison

@@ -20,6 +20,7 @@ from pydicom.pixels.utils import get_expected_length
 from pydicom.tag import Tag
 
 from radhub.dicom._json import dataset_json
+from radhub.dicom._read import read_raw
 from radhub.dicom.errors import InvalidDicomError
 
 __all__ = ["BULK_PLACEHOLDER", "InstanceHeader", "dataset_to_json", "is_valid_uid", "read_header"]
@@ -69,7 +70,7 @@ def _frame_count(ds: Dataset) -> int:
 
 def _check_native_pixel_length(ds: Dataset, ts: pydicom.uid.UID, fh: BinaryIO) -> None:
     """Reject native Pixel Data shorter than Rows x Columns x ... declares."""
-    elem = ds.get_item(0x7FE00010) if 0x7FE00010 in ds else None
+    elem = ds._dict.get(0x7FE00010)  # not get_item(), which would read deferred pixel data
     if elem is None or ts.is_encapsulated:
         return
     try:
@@ -188,7 +189,10 @@ def read_header(source: str | Path | BinaryIO, *, file_size: int | None = None) 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(fh, defer_size=_BULK_THRESHOLD)
+            ds = read_raw(fh, start, _BULK_THRESHOLD)
+            if ds is None:  # not a plain Little Endian dataset, or something pydicom should report
+                fh.seek(start)
+                ds = pydicom.dcmread(fh, defer_size=_BULK_THRESHOLD)
     except PydicomInvalidDicomError as exc:
         raise InvalidDicomError("not_dicom", f"not a readable DICOM object: {exc}") from exc
     except (EOFError, OSError) as exc:

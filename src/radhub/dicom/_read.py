@@ -1,0 +1,182 @@
+"""Read a Part 10 object's dataset as raw elements, without parsing its sequences.
+
+``pydicom.dcmread`` parses every sequence of undefined length while reading
+(building a ``Dataset`` per item, with per-element overhead), although the
+header parse only needs them as bytes: :func:`radhub.dicom._json.dataset_json`
+decodes sequences straight from raw bytes. For segmentations, structured
+reports and slide-microscopy objects, with thousands of items, that eager
+parse is about half of their ingest CPU.
+
+:func:`read_raw` walks the top-level elements of a Little Endian dataset
+(Explicit or Implicit VR, not deflated) over a memory map of the file and
+returns what ``dcmread(..., defer_size=...)`` would -- a ``FileDataset`` of
+``RawDataElement`` -- except that sequences stay raw bytes (pydicom parses
+them on access, as it does for sequences of defined length). Anything it
+does not expect (an unknown VR, a length past the end of the file, a broken
+item structure) returns ``None``, and the caller reads the object with
+pydicom, which reports what is wrong as before.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from typing import BinaryIO
+
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.tag import BaseTag
+from pydicom.uid import UID
+from pydicom.valuerep import VR as _VR
+
+__all__ = ["read_raw"]
+
+_KNOWN_VRS = frozenset(v.value for v in _VR if len(v.value) == 2)
+_LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
+_TAG_LEN = struct.Struct("<HHL")
+_EXPLICIT = struct.Struct("<HH2sH")
+_UINT32 = struct.Struct("<L")
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+_PIXEL_DATA = 0x7FE00010
+
+
+class _Unexpected(Exception):
+    """Something pydicom should look at: fall back to it."""
+
+
+def _element_header(buf: mmap.mmap | bytes, pos: int, end: int, implicit: bool) -> tuple[int, str | None, int, int]:
+    """(tag, VR or None for implicit, value length, value position) of the element at ``pos``."""
+    if pos + 8 > end:
+        raise _Unexpected
+    if implicit:
+        group, elem, length = _TAG_LEN.unpack_from(buf, pos)
+        return group << 16 | elem, None, length, pos + 8
+    group, elem, vr_bytes, short = _EXPLICIT.unpack_from(buf, pos)
+    tag = group << 16 | elem
+    if group == 0xFFFE:  # item and delimitation tags have no VR
+        return tag, None, _UINT32.unpack_from(buf, pos + 4)[0], pos + 8
+    vr = vr_bytes.decode("latin-1")
+    if vr not in _KNOWN_VRS:
+        raise _Unexpected
+    if vr in _LONG_VRS:
+        if pos + 12 > end:
+            raise _Unexpected
+        return tag, vr, _UINT32.unpack_from(buf, pos + 8)[0], pos + 12
+    return tag, vr, short, pos + 8
+
+
+def _skip_items(buf: mmap.mmap | bytes, pos: int, end: int, implicit: bool, *, fragments: bool = False) -> int:
+    """Position after the Sequence Delimitation Item of the undefined-length sequence at ``pos``."""
+    while True:
+        tag, _, length, pos = _element_header(buf, pos, end, True)  # items are tag + 4-byte length
+        if tag == _SEQUENCE_END:
+            return pos
+        if tag != _ITEM:
+            raise _Unexpected
+        if length != _UNDEFINED:
+            pos += length
+        elif fragments:
+            raise _Unexpected
+        else:
+            pos = _skip_dataset(buf, pos, end, implicit)
+        if pos > end:
+            raise _Unexpected
+
+
+def _skip_dataset(buf: mmap.mmap | bytes, pos: int, end: int, implicit: bool) -> int:
+    """Position after the Item Delimitation Item of the undefined-length item starting at ``pos``."""
+    while True:
+        tag, vr, length, pos = _element_header(buf, pos, end, implicit)
+        if tag == _ITEM_END:
+            return pos
+        if tag >> 16 == 0xFFFE:
+            raise _Unexpected
+        if length == _UNDEFINED:
+            if vr not in (None, "SQ", "UN"):
+                raise _Unexpected
+            pos = _skip_items(buf, pos, end, implicit)
+        else:
+            pos += length
+        if pos > end:
+            raise _Unexpected
+
+
+def _is_sequence(tag: int, vr: str | None) -> bool:
+    if vr is not None:
+        return vr == "SQ"
+    try:
+        return bool(dictionary_VR(tag) == "SQ")
+    except KeyError:
+        return False
+
+
+def read_raw(fh: BinaryIO, start: int, defer_size: int) -> FileDataset | None:
+    """The dataset of the Part 10 object at ``start`` in the real file ``fh``; ``None`` to use pydicom.
+
+    ``fh`` must be positioned at ``start`` (the preamble); it is left at the
+    end of the File Meta Information.
+    """
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    try:
+        fileno = fh.fileno()
+        preamble = read_preamble(fh, False)
+        meta: FileMetaDataset = _read_file_meta_info(fh)
+    except Exception:  # noqa: BLE001 - pydicom reads it again and says what is wrong
+        return None
+    ts = meta.get("TransferSyntaxUID")
+    if ts is None:
+        return None
+    ts = UID(str(ts))
+    if not ts.is_transfer_syntax or ts.is_deflated or not ts.is_little_endian:
+        return None
+    implicit = bool(ts.is_implicit_VR)
+    pos = fh.tell()
+    try:
+        buf = mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+    except (ValueError, OSError):
+        return None
+    try:
+        elements = _read_elements(buf, pos, len(buf), implicit, defer_size)
+    except (_Unexpected, struct.error):
+        return None
+    finally:
+        buf.close()
+    ds = FileDataset(fh, elements, preamble, meta, implicit, True)
+    ds.set_original_encoding(implicit, True, ds._character_set)
+    return ds
+
+
+def _read_elements(buf: mmap.mmap, pos: int, end: int, implicit: bool, defer_size: int) -> dict[BaseTag, RawDataElement]:
+    elements: dict[BaseTag, RawDataElement] = {}
+    while pos < end:
+        tag, vr, length, value_pos = _element_header(buf, pos, end, implicit)
+        if tag >> 16 == 0xFFFE:
+            raise _Unexpected  # an item or delimiter at the top level
+        if length == _UNDEFINED:
+            if tag == _PIXEL_DATA:
+                # encapsulated pixel data: its fragments are not needed for the header
+                pos = _skip_items(buf, value_pos, end, implicit, fragments=True)
+                elements[BaseTag(tag)] = RawDataElement(BaseTag(tag), vr or "OB", length, b"", value_pos, implicit, True)
+                continue
+            if not _is_sequence(tag, vr) and vr != "UN":
+                raise _Unexpected
+            if vr == "UN":
+                raise _Unexpected  # an undefined-length UN is an implicit VR sequence: pydicom's rules
+            after = _skip_items(buf, value_pos, end, implicit)
+            value = buf[value_pos : after - 8]  # the items, without the Sequence Delimitation Item
+            elements[BaseTag(tag)] = RawDataElement(BaseTag(tag), vr, len(value), value, value_pos, implicit, True)
+            pos = after
+            continue
+        after = value_pos + length
+        if after > end:
+            raise _Unexpected  # truncated: pydicom says how
+        if length > defer_size and not _is_sequence(tag, vr):
+            value = None
+        else:
+            value = buf[value_pos:after]
+        elements[BaseTag(tag)] = RawDataElement(BaseTag(tag), vr, length, value, value_pos, implicit, True)
+        pos = after
+    return elements
