@@ -23,7 +23,7 @@ import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from radhub.catalog import InstanceRecord
@@ -85,8 +85,6 @@ def parse_spooled(
         return Parsed(None, base, code="study_mismatch", reason=reason)
     record = build_record(header, sha256=sha256, size=size, checks=checks, source=source, calling_ae=calling_ae)
     if not isinstance(record.metadata, str):
-        from dataclasses import replace
-
         record = replace(record, metadata=json.dumps(record.metadata, separators=(",", ":")))
     return Parsed(record, base)
 
