@@ -140,3 +140,70 @@ def test_concurrent_register_group_commits_correct_aggregates(database_url):
         assert cat.totals()["instances"] == 120
     finally:
         cat.close()
+
+
+@pytest.mark.parametrize("poison", [None, 3], ids=["all-good", "one-failing"])
+def test_concurrent_batches_share_transactions_and_stay_whole(database_url, monkeypatch, poison):
+    """register_many from 6 threads: one transaction for those that queued; a failing batch fails alone and whole."""
+    import time
+
+    from sqlalchemy import event
+
+    base = _corpus_records()[0]
+    cat = Catalog(database_url)
+    commits: list[int] = []
+    event.listen(cat.engine, "commit", lambda conn: commits.append(1))
+
+    def rec(s: int, k: int) -> object:
+        return dataclasses.replace(
+            base,
+            sop_uid=f"1.2.826.0.1.3680043.8.498.6{s}{k:04d}",
+            series_uid=f"1.2.826.0.1.3680043.8.498.5{s}",
+            study_uid=f"1.2.826.0.1.3680043.8.498.4{s}",
+            blob_sha256=f"{s}{k:063x}",
+        )
+
+    batches = [[rec(s, k) for k in range(20)] for s in range(6)]
+    poisoned = batches[poison] if poison is not None else []
+    real_run = cat._group._run
+    gate = threading.Barrier(6)
+    calls: list[int] = []
+
+    def run(records, conflict_action):
+        calls.append(len(records))
+        if len(calls) == 1:
+            time.sleep(0.3)  # the first transaction is slow: every other caller queues behind it
+        if any(r in poisoned for r in records):
+            raise RuntimeError("simulated database failure for batch 3")
+        return real_run(records, conflict_action=conflict_action)
+
+    monkeypatch.setattr(cat._group, "_run", run)
+    results: dict[int, object] = {}
+
+    def worker(i: int) -> None:
+        gate.wait()
+        try:
+            results[i] = [o.status for o in cat.register_many(batches[i])]
+        except RuntimeError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        good = [i for i in range(6) if i != poison]
+        assert all(results[i] == ["created"] * 20 for i in good)
+        assert cat.totals()["instances"] == 20 * len(good)  # a failed batch leaves nothing behind
+        if poison is None:
+            # the first caller alone, then the five that queued meanwhile in one transaction
+            assert calls == [20, 100] and len(commits) == 2
+        else:
+            assert isinstance(results[poison], RuntimeError)
+            if len(calls) == 2:  # the failing caller went first, alone; the others shared one transaction
+                assert calls == [20, 100] and len(commits) == 1
+            else:  # the shared transaction failed; it is retried caller by caller
+                assert calls[:2] == [20, 100] and sorted(calls[2:]) == [20] * 5 and len(commits) == 5
+    finally:
+        cat.close()

@@ -124,7 +124,7 @@ class Catalog:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.is_sqlite else None
-        self._group = _GroupCommit(self.register_many)
+        self._group = _GroupCommit(self._register_now)
         if migrate:
             self.migrate()
 
@@ -192,8 +192,18 @@ class Catalog:
         """Index several durable instances in one transaction (outcomes in order).
 
         The outcomes are those of calling :meth:`register` for each record in
-        order; the whole batch is committed or nothing is.
+        order; the whole batch is committed or nothing is. Concurrent callers
+        share transactions (group commit, as :meth:`register`), which keeps
+        each caller's batch whole.
         """
+        if not records:
+            return []
+        return self._group.submit_many(list(records), conflict_action)
+
+    def _register_now(
+        self, records: Sequence[InstanceRecord], *, conflict_action: str = "kept_first"
+    ) -> list[RegisterOutcome]:
+        """Index records in one transaction of this thread (retried on lock or race errors)."""
         if not records:
             return []
         for attempt in range(8):
@@ -429,36 +439,40 @@ def _sqlite_on_begin(conn: Any) -> None:
 
 
 class _Pending:
-    __slots__ = ("action", "error", "event", "leader", "outcome", "record")
+    __slots__ = ("action", "error", "event", "leader", "outcomes", "records")
 
-    def __init__(self, record: InstanceRecord, action: str) -> None:
-        self.record = record
+    def __init__(self, records: list[InstanceRecord], action: str) -> None:
+        self.records = records
         self.action = action
         self.event = threading.Event()
         self.leader = False
-        self.outcome: RegisterOutcome | None = None
+        self.outcomes: list[RegisterOutcome] | None = None
         self.error: BaseException | None = None
 
 
 class _GroupCommit:
-    """Leader/follower group commit of single-record registrations.
+    """Leader/follower group commit of registrations (one record, or one caller's batch).
 
-    The first caller becomes the leader and indexes every pending record (up
-    to ``max_batch``) in one transaction; callers arriving meanwhile wait.
-    When the transaction ends the leader wakes the records it committed and
-    hands leadership to the oldest record still pending. A failing batch is
-    retried record by record so that one bad record fails only its caller.
+    The first caller becomes the leader and indexes every pending batch (up
+    to ``max_records`` records in all) in one transaction; callers arriving
+    meanwhile wait. When the transaction ends the leader wakes the callers
+    it committed and hands leadership to the oldest caller still pending.
+    A failing transaction is retried caller by caller, so that a bad batch
+    fails only its caller and each caller's batch stays all or nothing.
     """
 
-    def __init__(self, run: Any, max_batch: int = 64) -> None:
+    def __init__(self, run: Any, max_records: int = 512) -> None:
         self._run = run
-        self._max = max_batch
+        self._max = max_records
         self._lock = threading.Lock()
         self._pending: list[_Pending] = []
         self._busy = False
 
     def submit(self, record: InstanceRecord, action: str) -> RegisterOutcome:
-        p = _Pending(record, action)
+        return self.submit_many([record], action)[0]
+
+    def submit_many(self, records: list[InstanceRecord], action: str) -> list[RegisterOutcome]:
+        p = _Pending(records, action)
         with self._lock:
             self._pending.append(p)
             if not self._busy:
@@ -468,8 +482,12 @@ class _GroupCommit:
             p.event.wait()
         if p.leader:
             with self._lock:
-                batch = self._pending[: self._max]
-                del self._pending[: self._max]
+                batch: list[_Pending] = []
+                n = 0
+                while self._pending and (not batch or n + len(self._pending[0].records) <= self._max):
+                    q = self._pending.pop(0)
+                    batch.append(q)
+                    n += len(q.records)
             try:
                 self._execute(batch)
             finally:
@@ -485,9 +503,9 @@ class _GroupCommit:
                         q.event.set()
         if p.error is not None:
             raise p.error
-        if p.outcome is None:  # pragma: no cover - every batch member gets an outcome or an error
-            raise RuntimeError("group commit left a record without an outcome")
-        return p.outcome
+        if p.outcomes is None:  # pragma: no cover - every batch member gets outcomes or an error
+            raise RuntimeError("group commit left a registration without an outcome")
+        return p.outcomes
 
     def _execute(self, batch: list[_Pending]) -> None:
         # contiguous runs with the same conflict action share a transaction
@@ -499,17 +517,17 @@ class _GroupCommit:
                 runs.append([q])
         for run in runs:
             try:
-                outcomes = self._run([q.record for q in run], conflict_action=run[0].action)
-                for q, o in zip(run, outcomes):
-                    q.outcome = o
+                outcomes = self._run([r for q in run for r in q.records], conflict_action=run[0].action)
+                at = 0
+                for q in run:
+                    q.outcomes = outcomes[at : at + len(q.records)]
+                    at += len(q.records)
             except Exception as exc:
                 if len(run) == 1:
                     run[0].error = exc
                     continue
                 for q in run:
                     try:
-                        q.outcome = self._run([q.record], conflict_action=q.action)[0]
-                    except Exception as one_exc:  # noqa: BLE001 - handed to that record's caller
+                        q.outcomes = self._run(q.records, conflict_action=q.action)
+                    except Exception as one_exc:  # noqa: BLE001 - handed to that caller
                         q.error = one_exc
-
-
