@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -10,7 +11,7 @@ from typing import Any
 
 import uvicorn
 
-from radhub.api import create_app
+from radhub.api import create_app, warm_up_routes
 from radhub.archive import Archive
 from radhub.config import Settings
 from radhub.net import DicomServer
@@ -29,6 +30,7 @@ def run(settings: Settings, *, on_ready: Any = None) -> None:
     warm_up = threading.Thread(target=_warm_up, args=(archive,), name="parser-warm-up", daemon=True)
     warm_up.start()
     app = create_app(archive)
+    asyncio.run(warm_up_routes(app))
     warm_up.join(timeout=_WARM_UP_TIMEOUT)
     dimse = DicomServer(archive)
     dimse.start()
