@@ -161,10 +161,8 @@ def _read_elements(buf: mmap.mmap, pos: int, end: int, implicit: bool, defer_siz
                 pos = _skip_items(buf, value_pos, end, implicit, fragments=True)
                 elements[BaseTag(tag)] = RawDataElement(BaseTag(tag), vr or "OB", length, b"", value_pos, implicit, True)
                 continue
-            if not _is_sequence(tag, vr) and vr != "UN":
-                raise _Unexpected
-            if vr == "UN":
-                raise _Unexpected  # an undefined-length UN is an implicit VR sequence: pydicom's rules
+            if vr == "UN" or not _is_sequence(tag, vr):
+                raise _Unexpected  # (an undefined-length UN is an implicit VR sequence: pydicom's rules)
             after = _skip_items(buf, value_pos, end, implicit)
             value = buf[value_pos : after - 8]  # the items, without the Sequence Delimitation Item
             elements[BaseTag(tag)] = RawDataElement(BaseTag(tag), vr, len(value), value, value_pos, implicit, True)

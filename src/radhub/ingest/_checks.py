@@ -7,7 +7,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
-from radhub.dicom import json_text
+from radhub.dicom import dataset_to_json, json_text
 
 __all__ = ["CHECK_CODES", "run_checks"]
 
@@ -26,12 +26,8 @@ CHECK_CODES: tuple[str, ...] = tuple(sorted([*_REQUIRED, "missing_kvp", "missing
 """Every code :func:`run_checks` can return."""
 
 
-def _present(ds: Dataset | Mapping[str, Any], keyword: str) -> bool:
-    if isinstance(ds, Dataset):
-        value = ds.get(keyword)
-        text = None if value is None else str(value)
-    else:
-        text = json_text(dict(ds), keyword)
+def _present(meta: dict[str, Any], keyword: str) -> bool:
+    text = json_text(meta, keyword)
     return text is not None and text.strip() not in ("", "^", "^^^^")
 
 
@@ -44,19 +40,17 @@ def run_checks(ds: Dataset | Mapping[str, Any]) -> list[str]:
     kVp and mAs (Exposure, or X-Ray Tube Current x Exposure Time, or
     Exposure in uAs) are required for CR, DX and CT.
     """
-    flags = [code for code, kws in _REQUIRED.items() if not any(_present(ds, k) for k in kws)]
-    if isinstance(ds, Dataset):
-        modality = str(ds.get("Modality", "") or "").strip().upper()
-    else:
-        modality = (json_text(dict(ds), "Modality") or "").strip().upper()
+    meta = dataset_to_json(ds) if isinstance(ds, Dataset) else dict(ds)
+    flags = [code for code, kws in _REQUIRED.items() if not any(_present(meta, k) for k in kws)]
+    modality = (json_text(meta, "Modality") or "").strip().upper()
     if modality in _EXPOSURE_MODALITIES:
-        if not _present(ds, "KVP"):
+        if not _present(meta, "KVP"):
             flags.append("missing_kvp")
         has_mas = (
-            _present(ds, "Exposure")
-            or _present(ds, "ExposureInuAs")
-            or (_present(ds, "XRayTubeCurrent") and _present(ds, "ExposureTime"))
-            or _present(ds, "ExposureInmAs")
+            _present(meta, "Exposure")
+            or _present(meta, "ExposureInuAs")
+            or (_present(meta, "XRayTubeCurrent") and _present(meta, "ExposureTime"))
+            or _present(meta, "ExposureInmAs")
         )
         if not has_mas:
             flags.append("missing_mas")
