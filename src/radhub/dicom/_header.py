@@ -20,7 +20,7 @@ from pydicom.pixels.utils import get_expected_length
 from pydicom.tag import Tag
 
 from radhub.dicom._json import dataset_json
-from radhub.dicom._read import read_raw
+from radhub.dicom._read import UnexpectedEncoding, element_header, read_raw
 from radhub.dicom.errors import InvalidDicomError
 
 __all__ = ["BULK_PLACEHOLDER", "InstanceHeader", "dataset_to_json", "is_valid_uid", "read_header"]
@@ -265,7 +265,6 @@ def read_header(source: str | Path | BinaryIO, *, file_size: int | None = None) 
 
 
 _META_PEEK = 4096
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
 
 
 def _peek_transfer_syntax(meta: bytes) -> str | None:
@@ -275,19 +274,16 @@ def _peek_transfer_syntax(meta: bytes) -> str | None:
     syntax it does not know; ``None`` when not found in the first bytes.
     """
     pos = 0
-    while pos + 8 <= len(meta):
-        group, elem = int.from_bytes(meta[pos : pos + 2], "little"), int.from_bytes(meta[pos + 2 : pos + 4], "little")
-        if group != 0x0002:
+    while True:
+        try:
+            tag, _, length, value = element_header(meta, pos, len(meta), False)
+        except UnexpectedEncoding:
             return None
-        vr = meta[pos + 4 : pos + 6]
-        if vr in _LONG_VRS:
-            length, head = int.from_bytes(meta[pos + 8 : pos + 12], "little"), 12
-        else:
-            length, head = int.from_bytes(meta[pos + 6 : pos + 8], "little"), 8
-        if elem == 0x0010:
-            return meta[pos + head : pos + head + length].decode("ascii", "replace").strip(" \x00")
-        pos += head + length
-    return None
+        if tag >> 16 != 0x0002:
+            return None
+        if tag == 0x00020010:
+            return meta[value : value + length].decode("ascii", "replace").strip(" \x00")
+        pos = value + length
 
 
 def _register_transfer_syntax(fh: BinaryIO, start: int) -> None:

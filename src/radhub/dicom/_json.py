@@ -30,6 +30,15 @@ from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 from pydicom.valuerep import AMBIGUOUS_VR, STR_VR_REGEXES
 
+from radhub.dicom._read import (
+    ITEM,
+    ITEM_END,
+    SEQUENCE_END,
+    UNDEFINED,
+    UnexpectedEncoding,
+    element_header,
+)
+
 __all__ = ["dataset_json", "json_text"]
 
 Handler = Callable[[DataElement], str]
@@ -223,16 +232,6 @@ def _fast_element(
     return {"vr": vr} if value is None else {"vr": vr, "Value": value}
 
 
-_LONG_VRS = frozenset(
-    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
-)
-_HEADER = struct.Struct("<HHL")
-_EXPLICIT = struct.Struct("<HH2sH")
-_UINT32 = struct.Struct("<L")
-_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_UNDEFINED = 0xFFFFFFFF
-
-
 class _Context(NamedTuple):
     """What every element of one raw sequence is decoded with."""
 
@@ -263,16 +262,15 @@ def _raw_items(raw: bytes, pos: int, end: int | None, ctx: _Context) -> Any:
     items: list[dict[str, Any]] = []
     limit = len(raw) if end is None else end
     while pos < limit:
-        if pos + 8 > limit:
+        try:  # items are a tag and a 4-byte length in either VR encoding
+            tag, _, length, pos = element_header(raw, pos, limit, True)
+        except UnexpectedEncoding:
             return _FALLBACK
-        group, elem, length = _HEADER.unpack_from(raw, pos)
-        tag = group << 16 | elem
-        pos += 8
-        if tag == _SEQUENCE_END and end is None:
+        if tag == SEQUENCE_END and end is None:
             return items, pos
-        if tag != _ITEM:
+        if tag != ITEM:
             return _FALLBACK
-        if length == _UNDEFINED:
+        if length == UNDEFINED:
             parsed = _raw_dataset(raw, pos, None, ctx)
         elif pos + length > limit:
             return _FALLBACK
@@ -290,44 +288,27 @@ def _raw_dataset(raw: bytes, pos: int, end: int | None, ctx: _Context) -> Any:
     out: dict[str, Any] = {}
     limit = len(raw) if end is None else end
     while pos < limit:
-        if pos + 8 > limit:
+        try:
+            tag, vr, length, pos = element_header(raw, pos, limit, ctx.implicit)
+        except UnexpectedEncoding:
             return _FALLBACK
-        if ctx.implicit:
-            group, elem, length = _HEADER.unpack_from(raw, pos)
-            tag = group << 16 | elem
-            pos += 8
-            if tag == _ITEM_END and end is None:
-                return out, pos
+        if tag == ITEM_END and end is None:
+            return out, pos
+        if vr is None:  # implicit VR, or an item tag where an element belongs (refused below)
             vr = _dictionary_vr(tag)
             if vr is None:
                 return _FALLBACK
-        else:
-            group, elem, vr_bytes, short = _EXPLICIT.unpack_from(raw, pos)
-            tag = group << 16 | elem
-            if tag == _ITEM_END and end is None:
-                return out, pos + 8
-            try:
-                vr = vr_bytes.decode("ascii")
-            except UnicodeDecodeError:
-                return _FALLBACK
-            if vr in _LONG_VRS:
-                if pos + 12 > limit:
-                    return _FALLBACK
-                length = _UINT32.unpack_from(raw, pos + 8)[0]
-                pos += 12
-            else:
-                length = short
-                pos += 8
+        group = tag >> 16
         if tag == 0x00080005 or group == 0xFFFE:
             return _FALLBACK  # a character set of the item's own, or a stray delimiter
         if vr == "SQ":
-            parsed = _raw_items(raw, pos, None if length == _UNDEFINED else pos + length, ctx)
+            parsed = _raw_items(raw, pos, None if length == UNDEFINED else pos + length, ctx)
             if parsed is _FALLBACK:
                 return _FALLBACK
             value, pos = parsed
             out[f"{tag:08X}"] = {"vr": "SQ", "Value": value}
             continue
-        if length == _UNDEFINED or pos + length > limit:
+        if length == UNDEFINED or pos + length > limit:
             return _FALLBACK
         fast = _fast_element(
             tag, vr, raw[pos : pos + length], ctx.codec, ctx.handler, ctx.threshold
@@ -355,7 +336,7 @@ def _deferred_bulk(
     with the tag and VR and an empty value.
     """
     length = elem.length
-    if length is None or length == _UNDEFINED or length <= (threshold // 4) * 3:
+    if length is None or length == UNDEFINED or length <= (threshold // 4) * 3:
         return None
     vr = elem.VR
     if vr is None and implicit and tag == 0x7FE00010:

@@ -33,23 +33,27 @@ from pydicom.valuerep import VR as _VR
 __all__ = ["read_raw"]
 
 _KNOWN_VRS = frozenset(v.value for v in _VR if len(v.value) == 2)
-_LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
+_LONG_VRS = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+)
 _TAG_LEN = struct.Struct("<HHL")
 _EXPLICIT = struct.Struct("<HH2sH")
 _UINT32 = struct.Struct("<L")
-_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_UNDEFINED = 0xFFFFFFFF
+ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = 0x7FE00010
 
 
-class _Unexpected(Exception):
+class UnexpectedEncoding(Exception):
     """Something pydicom should look at: fall back to it."""
 
 
-def _element_header(buf: mmap.mmap | bytes, pos: int, end: int, implicit: bool) -> tuple[int, str | None, int, int]:
+def element_header(
+    buf: mmap.mmap | bytes, pos: int, end: int, implicit: bool
+) -> tuple[int, str | None, int, int]:
     """(tag, VR or None for implicit, value length, value position) of the element at ``pos``."""
     if pos + 8 > end:
-        raise _Unexpected
+        raise UnexpectedEncoding
     if implicit:
         group, elem, length = _TAG_LEN.unpack_from(buf, pos)
         return group << 16 | elem, None, length, pos + 8
@@ -59,48 +63,50 @@ def _element_header(buf: mmap.mmap | bytes, pos: int, end: int, implicit: bool) 
         return tag, None, _UINT32.unpack_from(buf, pos + 4)[0], pos + 8
     vr = vr_bytes.decode("latin-1")
     if vr not in _KNOWN_VRS:
-        raise _Unexpected
+        raise UnexpectedEncoding
     if vr in _LONG_VRS:
         if pos + 12 > end:
-            raise _Unexpected
+            raise UnexpectedEncoding
         return tag, vr, _UINT32.unpack_from(buf, pos + 8)[0], pos + 12
     return tag, vr, short, pos + 8
 
 
-def _skip_items(buf: mmap.mmap | bytes, pos: int, end: int, implicit: bool, *, fragments: bool = False) -> int:
+def _skip_items(
+    buf: mmap.mmap | bytes, pos: int, end: int, implicit: bool, *, fragments: bool = False
+) -> int:
     """Position after the Sequence Delimitation Item of the undefined-length sequence at ``pos``."""
     while True:
-        tag, _, length, pos = _element_header(buf, pos, end, True)  # items are tag + 4-byte length
-        if tag == _SEQUENCE_END:
+        tag, _, length, pos = element_header(buf, pos, end, True)  # items are tag + 4-byte length
+        if tag == SEQUENCE_END:
             return pos
-        if tag != _ITEM:
-            raise _Unexpected
-        if length != _UNDEFINED:
+        if tag != ITEM:
+            raise UnexpectedEncoding
+        if length != UNDEFINED:
             pos += length
         elif fragments:
-            raise _Unexpected
+            raise UnexpectedEncoding
         else:
             pos = _skip_dataset(buf, pos, end, implicit)
         if pos > end:
-            raise _Unexpected
+            raise UnexpectedEncoding
 
 
 def _skip_dataset(buf: mmap.mmap | bytes, pos: int, end: int, implicit: bool) -> int:
     """Position after the Item Delimitation Item of the undefined-length item starting at ``pos``."""
     while True:
-        tag, vr, length, pos = _element_header(buf, pos, end, implicit)
-        if tag == _ITEM_END:
+        tag, vr, length, pos = element_header(buf, pos, end, implicit)
+        if tag == ITEM_END:
             return pos
         if tag >> 16 == 0xFFFE:
-            raise _Unexpected
-        if length == _UNDEFINED:
+            raise UnexpectedEncoding
+        if length == UNDEFINED:
             if vr not in (None, "SQ", "UN"):
-                raise _Unexpected
+                raise UnexpectedEncoding
             pos = _skip_items(buf, pos, end, implicit)
         else:
             pos += length
         if pos > end:
-            raise _Unexpected
+            raise UnexpectedEncoding
 
 
 def _is_sequence(tag: int, vr: str | None) -> bool:
@@ -140,7 +146,7 @@ def read_raw(fh: BinaryIO, start: int, defer_size: int) -> FileDataset | None:
         return None
     try:
         elements = _read_elements(buf, pos, len(buf), implicit, defer_size)
-    except (_Unexpected, struct.error):
+    except (UnexpectedEncoding, struct.error):
         return None
     finally:
         buf.close()
@@ -149,32 +155,40 @@ def read_raw(fh: BinaryIO, start: int, defer_size: int) -> FileDataset | None:
     return ds
 
 
-def _read_elements(buf: mmap.mmap, pos: int, end: int, implicit: bool, defer_size: int) -> dict[BaseTag, RawDataElement]:
+def _read_elements(
+    buf: mmap.mmap, pos: int, end: int, implicit: bool, defer_size: int
+) -> dict[BaseTag, RawDataElement]:
     elements: dict[BaseTag, RawDataElement] = {}
     while pos < end:
-        tag, vr, length, value_pos = _element_header(buf, pos, end, implicit)
+        tag, vr, length, value_pos = element_header(buf, pos, end, implicit)
         if tag >> 16 == 0xFFFE:
-            raise _Unexpected  # an item or delimiter at the top level
-        if length == _UNDEFINED:
+            raise UnexpectedEncoding  # an item or delimiter at the top level
+        if length == UNDEFINED:
             if tag == _PIXEL_DATA:
                 # encapsulated pixel data: its fragments are not needed for the header
                 pos = _skip_items(buf, value_pos, end, implicit, fragments=True)
-                elements[BaseTag(tag)] = RawDataElement(BaseTag(tag), vr or "OB", length, b"", value_pos, implicit, True)
+                elements[BaseTag(tag)] = RawDataElement(
+                    BaseTag(tag), vr or "OB", length, b"", value_pos, implicit, True
+                )
                 continue
             if vr == "UN" or not _is_sequence(tag, vr):
-                raise _Unexpected  # (an undefined-length UN is an implicit VR sequence: pydicom's rules)
+                raise UnexpectedEncoding  # (an undefined-length UN is an implicit VR sequence: pydicom's rules)
             after = _skip_items(buf, value_pos, end, implicit)
             value = buf[value_pos : after - 8]  # the items, without the Sequence Delimitation Item
-            elements[BaseTag(tag)] = RawDataElement(BaseTag(tag), vr, len(value), value, value_pos, implicit, True)
+            elements[BaseTag(tag)] = RawDataElement(
+                BaseTag(tag), vr, len(value), value, value_pos, implicit, True
+            )
             pos = after
             continue
         after = value_pos + length
         if after > end:
-            raise _Unexpected  # truncated: pydicom says how
+            raise UnexpectedEncoding  # truncated: pydicom says how
         if length > defer_size and not _is_sequence(tag, vr):
             value = None
         else:
             value = buf[value_pos:after]
-        elements[BaseTag(tag)] = RawDataElement(BaseTag(tag), vr, length, value, value_pos, implicit, True)
+        elements[BaseTag(tag)] = RawDataElement(
+            BaseTag(tag), vr, length, value, value_pos, implicit, True
+        )
         pos = after
     return elements
