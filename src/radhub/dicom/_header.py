@@ -16,10 +16,9 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
-from pydicom.pixels.utils import get_expected_length
 from pydicom.tag import Tag
 
-from radhub.dicom._json import dataset_json
+from radhub.dicom._json import dataset_json, json_text
 from radhub.dicom._read import UnexpectedEncoding, element_header, read_raw
 from radhub.dicom.errors import InvalidDicomError
 
@@ -61,30 +60,38 @@ class InstanceHeader:
         return value
 
 
-def _frame_count(ds: Dataset) -> int:
-    try:
-        return max(1, int(ds.get("NumberOfFrames", 1) or 1))
-    except (TypeError, ValueError):
-        return 1
+def _single_int(metadata: dict[str, Any], tag: str) -> int | None:
+    """The one integer value of ``tag`` in PS3.18 JSON ``metadata``; ``None`` if absent, empty or not one number."""
+    element = metadata.get(tag)
+    values = element.get("Value") if element else None
+    if not values or len(values) != 1:
+        return None
+    value = values[0]
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _check_native_pixel_length(ds: Dataset, ts: pydicom.uid.UID, fh: BinaryIO) -> None:
-    """Reject native Pixel Data shorter than Rows x Columns x ... declares."""
+def _check_native_pixel_length(ds: Dataset, ts: pydicom.uid.UID, metadata: dict[str, Any]) -> None:
+    """Reject native Pixel Data shorter than Rows x Columns x ... declares.
+
+    The image attributes are read from the JSON ``metadata`` (already
+    decoded); the expected length is pydicom's ``get_expected_length``
+    (PS3.5 8.1.1, with YBR_FULL_422 per PS3.3 C.7.6.3.1.2).
+    """
     elem = ds._dict.get(0x7FE00010)  # not get_item(), which would read deferred pixel data
     if elem is None or ts.is_encapsulated:
         return
-    try:
-        rows, cols = int(ds.Rows), int(ds.Columns)
-        bits = int(ds.BitsAllocated)
-        spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    except (AttributeError, TypeError, ValueError) as exc:
+    rows, cols = _single_int(metadata, "00280010"), _single_int(metadata, "00280011")
+    bits = _single_int(metadata, "00280100")
+    if rows is None or cols is None or bits is None:
         raise InvalidDicomError(
             "invalid_value", "Pixel Data present but Rows/Columns/BitsAllocated are missing or invalid"
-        ) from exc
-    try:
-        expected = int(get_expected_length(ds, unit="bytes"))
-    except (AttributeError, TypeError, ValueError, KeyError):
-        expected = (rows * cols * bits * spp * _frame_count(ds) + 7) // 8
+        )
+    spp = _single_int(metadata, "00280002") or 1
+    frames = max(1, _single_int(metadata, "00280008") or 1)
+    expected = rows * cols * spp * frames
+    expected = (expected + 7) // 8 if bits == 1 else expected * (bits // 8)
+    if (json_text(metadata, "PhotometricInterpretation") or "").strip() == "YBR_FULL_422":
+        expected = expected // 3 * 2
     length = elem.length if hasattr(elem, "length") else len(elem.value or b"")
     if length is None or length == 0xFFFFFFFF:
         return
@@ -92,7 +99,7 @@ def _check_native_pixel_length(ds: Dataset, ts: pydicom.uid.UID, fh: BinaryIO) -
         raise InvalidDicomError(
             "truncated",
             f"native Pixel Data holds {length} bytes but the header declares {expected} "
-            f"({rows}x{cols}, {bits} bits, {spp} samples, {_frame_count(ds)} frames)",
+            f"({rows}x{cols}, {bits} bits, {spp} samples, {frames} frames)",
         )
 
 
@@ -234,8 +241,8 @@ def read_header(source: str | Path | BinaryIO, *, file_size: int | None = None) 
 
     uids: dict[str, str] = {}
     for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
-        value = ds.get(keyword)
-        if value is None or str(value).strip() == "":
+        value = json_text(metadata, keyword)
+        if value is None or value.strip() == "":
             if keyword == "SOPClassUID" and "MediaStorageSOPClassUID" in meta:
                 value = meta.MediaStorageSOPClassUID
             elif keyword == "SOPInstanceUID" and "MediaStorageSOPInstanceUID" in meta:
@@ -249,7 +256,7 @@ def read_header(source: str | Path | BinaryIO, *, file_size: int | None = None) 
             )
         uids[keyword] = value
 
-    _check_native_pixel_length(ds, ts, fh)
+    _check_native_pixel_length(ds, ts, metadata)
 
     return InstanceHeader(
         dataset=ds,

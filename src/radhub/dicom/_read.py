@@ -23,6 +23,7 @@ import mmap
 import struct
 from typing import BinaryIO
 
+from pydicom.charset import default_encoding
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import FileDataset, FileMetaDataset
@@ -124,35 +125,57 @@ def read_raw(fh: BinaryIO, start: int, defer_size: int) -> FileDataset | None:
     ``fh`` must be positioned at ``start`` (the preamble); it is left at the
     end of the File Meta Information.
     """
-    from pydicom.filereader import _read_file_meta_info, read_preamble
-
     try:
-        fileno = fh.fileno()
-        preamble = read_preamble(fh, False)
-        meta: FileMetaDataset = _read_file_meta_info(fh)
-    except Exception:  # noqa: BLE001 - pydicom reads it again and says what is wrong
-        return None
-    ts = meta.get("TransferSyntaxUID")
-    if ts is None:
-        return None
-    ts = UID(str(ts))
-    if not ts.is_transfer_syntax or ts.is_deflated or not ts.is_little_endian:
-        return None
-    implicit = bool(ts.is_implicit_VR)
-    pos = fh.tell()
-    try:
-        buf = mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
-    except (ValueError, OSError):
+        buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (AttributeError, ValueError, OSError):  # not a real file, or an empty one
         return None
     try:
-        elements = _read_elements(buf, pos, len(buf), implicit, defer_size)
-    except (UnexpectedEncoding, struct.error):
-        return None
+        end = len(buf)
+        if buf[start + 128 : start + 132] != b"DICM":
+            return None
+        preamble = buf[start : start + 128]
+        meta_elements, pos = _read_meta(buf, start + 132, end)
+        meta = FileMetaDataset(meta_elements)
+        meta.set_original_encoding(False, True, default_encoding)
+        ts = meta.get("TransferSyntaxUID")
+        if ts is None:
+            return None
+        ts = UID(str(ts))
+        if not ts.is_transfer_syntax or ts.is_deflated or not ts.is_little_endian:
+            return None
+        implicit = bool(ts.is_implicit_VR)
+        elements = _read_elements(buf, pos, end, implicit, defer_size)
+    except (UnexpectedEncoding, struct.error, ValueError, TypeError, KeyError):
+        return None  # pydicom reads it again and says what is wrong
     finally:
         buf.close()
+    fh.seek(pos)
     ds = FileDataset(fh, elements, preamble, meta, implicit, True)
     ds.set_original_encoding(implicit, True, ds._character_set)
     return ds
+
+
+def _read_meta(buf: mmap.mmap, pos: int, end: int) -> tuple[dict[BaseTag, RawDataElement], int]:
+    """The File Meta Information elements at ``pos`` (Explicit VR Little Endian, PS3.10 7.1) and the position after them.
+
+    Group 0002 ends at the first element of another group. Undefined
+    lengths, values past the end and sequences are left to pydicom.
+    """
+    elements: dict[BaseTag, RawDataElement] = {}
+    while pos < end:
+        tag, vr, length, value_pos = element_header(buf, pos, end, False)
+        if tag >> 16 != 0x0002:
+            break
+        after = value_pos + length
+        if length == UNDEFINED or after > end or vr == "SQ":
+            raise UnexpectedEncoding
+        elements[BaseTag(tag)] = RawDataElement(
+            BaseTag(tag), vr, length, buf[value_pos:after], value_pos, False, True
+        )
+        pos = after
+    if not elements:
+        raise UnexpectedEncoding
+    return elements, pos
 
 
 def _read_elements(
