@@ -303,3 +303,30 @@ def test_raw_reader_gives_what_dcmread_gives_over_the_corpus(monkeypatch) -> Non
     assert differ == []
     assert used > 0.8 * len(files)  # most objects are plain Little Endian
     assert sum(o[0] == "rejected" for o in slow.values()) > 10  # the malformed ones are in the comparison
+
+
+def test_raw_reader_reads_every_accepted_little_endian_object() -> None:
+    """Only what pydicom itself finds odd (a dataset in another VR encoding than declared) leaves the raw path."""
+    from radhub.dicom import InvalidDicomError, read_header
+    from radhub.dicom._read import read_raw
+
+    files = _corpus_files()
+    if not files:
+        pytest.skip("the shared DICOM corpus is not available")
+    plain = 0
+    for path in files:
+        try:
+            ts = pydicom.uid.UID(read_header(path).transfer_syntax_uid)
+        except InvalidDicomError:
+            continue
+        if ts.is_deflated or not ts.is_little_endian:
+            continue
+        plain += 1
+        with open(path, "rb") as fh:
+            if read_raw(fh, 0, THRESHOLD) is not None:
+                continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pydicom.dcmread(path)
+        assert any("VR" in str(w.message) for w in caught), f"{path} left the raw path"
+    assert plain > 250

@@ -40,6 +40,7 @@ _LONG_VRS = frozenset(
 _TAG_LEN = struct.Struct("<HHL")
 _EXPLICIT = struct.Struct("<HH2sH")
 _UINT32 = struct.Struct("<L")
+_GROUP = struct.Struct("<H")
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = 0x7FE00010
@@ -162,10 +163,8 @@ def _read_meta(buf: mmap.mmap, pos: int, end: int) -> tuple[dict[BaseTag, RawDat
     lengths, values past the end and sequences are left to pydicom.
     """
     elements: dict[BaseTag, RawDataElement] = {}
-    while pos < end:
+    while pos + 2 <= end and _GROUP.unpack_from(buf, pos)[0] == 0x0002:
         tag, vr, length, value_pos = element_header(buf, pos, end, False)
-        if tag >> 16 != 0x0002:
-            break
         after = value_pos + length
         if length == UNDEFINED or after > end or vr == "SQ":
             raise UnexpectedEncoding
