@@ -169,13 +169,13 @@ def test_concurrent_batches_share_transactions_and_stay_whole(database_url, monk
     gate = threading.Barrier(6)
     calls: list[int] = []
 
-    def run(records, conflict_action):
+    def run(records, conflict_action, conflicts=()):
         calls.append(len(records))
         if len(calls) == 1:
             time.sleep(0.3)  # the first transaction is slow: every other caller queues behind it
         if any(r in poisoned for r in records):
             raise RuntimeError("simulated database failure for batch 3")
-        return real_run(records, conflict_action=conflict_action)
+        return real_run(records, conflict_action=conflict_action, conflicts=conflicts)
 
     monkeypatch.setattr(cat._group, "_run", run)
     results: dict[int, object] = {}

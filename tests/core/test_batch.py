@@ -78,6 +78,31 @@ def test_batch_outcomes_equal_one_by_one(archive, make_instance, workers):
     assert list(archive.store.tmp_dir.iterdir()) == []  # type: ignore[attr-defined]
 
 
+def test_new_objects_and_conflicts_share_one_transaction(sqlite_archive, make_instance):
+    """A batch with new objects and conflicts with stored ones is indexed and logged in one commit."""
+    archive = sqlite_archive
+    study = generate_uid()
+    stored = make_instance(StudyInstanceUID=study, PatientName="First^Version")
+    first = archive.ingestor.ingest_bytes(stored, source="test")
+    assert first.status is IngestStatus.STORED
+    clash = make_instance(SOPInstanceUID=first.sop_instance_uid, StudyInstanceUID=study, PatientName="Second^Version")
+    fresh = [make_instance(StudyInstanceUID=study) for _ in range(3)]
+    commits = _commits(archive)
+    batch = archive.ingestor.batch(source="test")
+    for data in [fresh[0], clash, *fresh[1:]]:
+        batch.add([data])
+    results = batch.finish()
+    assert [r.status for r in results] == [IngestStatus.STORED, IngestStatus.CONFLICT, IngestStatus.STORED, IngestStatus.STORED]
+    assert len(commits) == 1
+    logged = archive.catalog.conflicts(first.sop_instance_uid)
+    assert [c["blob_sha256"] for c in logged] == [hashlib.sha256(clash).hexdigest()]
+    assert archive.catalog.totals()["instances"] == 4
+    # a batch of conflicts only is logged in one commit too
+    again = make_instance(SOPInstanceUID=first.sop_instance_uid, StudyInstanceUID=study, PatientName="Third^Version")
+    assert archive.ingestor.ingest_bytes(again, source="test").status is IngestStatus.CONFLICT
+    assert len(commits) == 2 and len(archive.catalog.conflicts(first.sop_instance_uid)) == 2
+
+
 def test_batch_study_mismatch(sqlite_archive, make_instance):
     study = generate_uid()
     batch = sqlite_archive.ingestor.batch(source="stow")

@@ -187,29 +187,43 @@ class Catalog:
         return self._group.submit(rec, conflict_action)
 
     def register_many(
-        self, records: Sequence[InstanceRecord], *, conflict_action: str = "kept_first"
+        self,
+        records: Sequence[InstanceRecord],
+        *,
+        conflict_action: str = "kept_first",
+        conflicts: Sequence[ConflictRecord] = (),
     ) -> list[RegisterOutcome]:
         """Index several durable instances in one transaction (outcomes in order).
 
         The outcomes are those of calling :meth:`register` for each record in
         order; the whole batch is committed or nothing is. Concurrent callers
         share transactions (group commit, as :meth:`register`), which keeps
-        each caller's batch whole.
+        each caller's batch whole. ``conflicts`` found before indexing (see
+        :meth:`record_conflicts`) are logged in the same transaction.
         """
-        if not records:
+        if not records and not conflicts:
             return []
-        return self._group.submit_many(list(records), conflict_action)
+        return self._group.submit_many(list(records), conflict_action, list(conflicts))
 
     def _register_now(
-        self, records: Sequence[InstanceRecord], *, conflict_action: str = "kept_first"
+        self,
+        records: Sequence[InstanceRecord],
+        *,
+        conflict_action: str = "kept_first",
+        conflicts: Sequence[ConflictRecord] = (),
     ) -> list[RegisterOutcome]:
-        """Index records in one transaction of this thread (retried on lock or race errors)."""
-        if not records:
+        """Index records (and log conflicts) in one transaction of this thread (retried on lock or race errors)."""
+        if not records and not conflicts:
             return []
         for attempt in range(8):
             try:
                 with self._write_conn() as conn:
-                    raw = index_batch(conn, records, conflict_action)
+                    if conflicts:
+                        insert_conflicts(
+                            conn,
+                            [(c.sop_uid, c.blob_sha256, c.size, conflict_action, c.source) for c in conflicts],
+                        )
+                    raw = index_batch(conn, records, conflict_action) if records else []
                 return [RegisterOutcome(status, existing) for status, existing in raw]
             except (IntegrityError, OperationalError) as exc:
                 # a concurrent writer created the same patient/study/series
@@ -233,11 +247,10 @@ class Catalog:
 
         ``action`` says what the conflict policy did (``kept_first``,
         ``rejected``, ``kept_both``); the stored instance is never changed.
+        The transaction is shared with concurrent registrations (group commit).
         """
-        if not conflicts:
-            return
-        with self._write_conn() as conn:
-            insert_conflicts(conn, [(c.sop_uid, c.blob_sha256, c.size, action, c.source) for c in conflicts])
+        if conflicts:
+            self._group.submit_many([], action, list(conflicts))
 
     # -- reads -------------------------------------------------------------
     def instance(self, sop_uid: str, *, study_uid: str | None = None, series_uid: str | None = None) -> StoredInstance:
@@ -439,11 +452,12 @@ def _sqlite_on_begin(conn: Any) -> None:
 
 
 class _Pending:
-    __slots__ = ("action", "error", "event", "leader", "outcomes", "records")
+    __slots__ = ("action", "conflicts", "error", "event", "leader", "outcomes", "records")
 
-    def __init__(self, records: list[InstanceRecord], action: str) -> None:
+    def __init__(self, records: list[InstanceRecord], action: str, conflicts: list[ConflictRecord]) -> None:
         self.records = records
         self.action = action
+        self.conflicts = conflicts
         self.event = threading.Event()
         self.leader = False
         self.outcomes: list[RegisterOutcome] | None = None
@@ -471,8 +485,10 @@ class _GroupCommit:
     def submit(self, record: InstanceRecord, action: str) -> RegisterOutcome:
         return self.submit_many([record], action)[0]
 
-    def submit_many(self, records: list[InstanceRecord], action: str) -> list[RegisterOutcome]:
-        p = _Pending(records, action)
+    def submit_many(
+        self, records: list[InstanceRecord], action: str, conflicts: list[ConflictRecord] | None = None
+    ) -> list[RegisterOutcome]:
+        p = _Pending(records, action, conflicts or [])
         with self._lock:
             self._pending.append(p)
             if not self._busy:
@@ -517,7 +533,11 @@ class _GroupCommit:
                 runs.append([q])
         for run in runs:
             try:
-                outcomes = self._run([r for q in run for r in q.records], conflict_action=run[0].action)
+                outcomes = self._run(
+                    [r for q in run for r in q.records],
+                    conflict_action=run[0].action,
+                    conflicts=[c for q in run for c in q.conflicts],
+                )
                 at = 0
                 for q in run:
                     q.outcomes = outcomes[at : at + len(q.records)]
@@ -528,6 +548,6 @@ class _GroupCommit:
                     continue
                 for q in run:
                     try:
-                        q.outcomes = self._run(q.records, conflict_action=q.action)
+                        q.outcomes = self._run(q.records, conflict_action=q.action, conflicts=q.conflicts)
                     except Exception as one_exc:  # noqa: BLE001 - handed to that caller
                         q.error = one_exc

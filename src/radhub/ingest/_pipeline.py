@@ -252,32 +252,28 @@ class Ingestor:
                 results[i] = IngestResult(IngestStatus.DUPLICATE, **r.base)
             else:
                 conflicting.append(i)
-        if conflicting:
-            keep = self.settings.conflict_policy is ConflictPolicy.KEEP_BOTH
-            for i in conflicting:
-                if keep:
-                    received[i].writer.commit()
-                else:
-                    received[i].writer.abort()
-            self.catalog.record_conflicts(
-                [
-                    ConflictRecord(r.record.sop_uid, r.record.blob_sha256, r.record.size, source)
-                    for r in (received[i] for i in conflicting)
-                ],
-                action=self._conflict_action(),
-            )
-            for i in conflicting:
-                results[i] = self._conflict_result(received[i].base)
+        action = self._conflict_action()
+        keep = self.settings.conflict_policy is ConflictPolicy.KEEP_BOTH
+        for i in conflicting:
+            if not keep:
+                received[i].writer.abort()
+            results[i] = self._conflict_result(received[i].base)
+        conflicts = [
+            ConflictRecord(r.record.sop_uid, r.record.blob_sha256, r.record.size, source)
+            for r in (received[i] for i in conflicting)
+        ]
+        durable = new + (conflicting if keep else [])
+        if durable:
+            self.store.commit_many([received[i].writer for i in durable])
         if new:
-            self.store.commit_many([received[i].writer for i in new])
+            # one transaction indexes the new objects and logs the conflicts,
+            # shared with concurrent senders (group commit)
             records = [received[i].record for i in new]
-            action = self._conflict_action()
-            if len(records) == 1:  # concurrent single senders share transactions (group commit)
-                outcomes = [self.catalog.register(records[0], conflict_action=action)]
-            else:
-                outcomes = self.catalog.register_many(records, conflict_action=action)
+            outcomes = self.catalog.register_many(records, conflict_action=action, conflicts=conflicts)
             for i, outcome in zip(new, outcomes):
                 results[i] = self._indexed(received[i], outcome.status)
+        elif conflicts:
+            self.catalog.record_conflicts(conflicts, action=action)
         return [r for r in results if r is not None]
 
     def _indexed(self, received: _Received, status: str) -> IngestResult:
