@@ -239,7 +239,7 @@ def test_parser_pool_survives_a_killed_worker(tmp_path, make_instance):
     pool = ParserPool(1)
     try:
         pool.warm_up()
-        for pid in list(pool._executor()._processes):  # type: ignore[attr-defined]
+        for pid in pool._executor().pids:
             os.kill(pid, signal.SIGKILL)
         first = pool.result(pool.submit(**args), **args)  # submitted to (or found) a broken pool
         again = pool.result(pool.submit(**args), **args)  # a new pool
