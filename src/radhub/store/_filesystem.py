@@ -169,16 +169,17 @@ class _FileBlobWriter(BlobWriter):
     def _place(self) -> Path | None:
         """Rename the (durable) temporary file to its content address.
 
-        Returns the directory whose entry changed, or ``None`` when the same
-        bytes were already stored (content addressing makes that a no-op).
+        Returns the directory whose entry changed. No directory is created
+        or looked up unless the rename fails for want of it.
         """
         final = self._store._path_for(self.sha256)
         self._done = True
-        if final.exists():
-            self._path.unlink(missing_ok=True)
-            return None
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._path, final)
+        try:
+            # the same bytes may already be there: replacing them changes nothing
+            os.replace(self._path, final)
+        except FileNotFoundError:  # the first blob of its directory
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._path, final)
         return final.parent
 
     def abort(self) -> None:
