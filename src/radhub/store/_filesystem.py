@@ -7,9 +7,10 @@ import ctypes.util
 import hashlib
 import logging
 import os
+import itertools
 import re
-import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -38,6 +39,7 @@ _syncfs = _libc_function("syncfs", ctypes.c_int)
 _sync_file_range = _libc_function("sync_file_range", ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint)
 _SYNC_FILE_RANGE_WRITE = 2
 _READY = ".ready"  # suffix of a durable temporary blob whose name carries its digest
+_RUN = uuid.uuid4().hex[:8]  # tells temporary names of this process apart from an earlier one with its pid
 
 
 def _sync_filesystem(path: Path) -> None:
@@ -102,26 +104,38 @@ class _SyncGroup:
 
 
 class _FileBlobWriter(BlobWriter):
+    """A temporary file in ``tmp/`` written through its descriptor (no Python file object)."""
+
+    _names = itertools.count()
+
     def __init__(self, store: FileBlobStore, max_size: int | None) -> None:
         self._store = store
         self._max = max_size
         self._hash = hashlib.sha256()
         self.size = 0
         self.sha256 = ""
-        fd, name = tempfile.mkstemp(prefix="blob-", suffix=".tmp", dir=store.tmp_dir)
-        self._path = Path(name)
-        self._fh: BinaryIO | None = os.fdopen(fd, "wb")
+        self._fd: int | None = None
+        tmp = store.tmp_name
+        while self._fd is None:
+            # unique within the process; O_EXCL guards against anything left by another
+            self._name = f"{tmp}/blob-{os.getpid()}-{next(self._names)}-{_RUN}.tmp"
+            try:
+                self._fd = os.open(self._name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            except FileExistsError:
+                continue
         self._done = False
 
     def write(self, data: bytes) -> None:
-        if self._fh is None:
+        if self._fd is None:
             raise ValueError("write() after commit() or abort()")
         self.size += len(data)
         if self._max is not None and self.size > self._max:
             self.abort()
             raise BlobTooLargeError(f"object exceeds the size limit of {self._max} bytes")
         self._hash.update(data)
-        self._fh.write(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
 
     def start_writeback(self) -> None:
         """Ask the kernel to start writing the bytes so far to disk, without waiting.
@@ -129,22 +143,16 @@ class _FileBlobWriter(BlobWriter):
         The flush at commit then finds most of them already written: a
         STOW-RS request's blobs reach the disk while later parts arrive.
         """
-        if self._fh is None:
-            return
-        self._fh.flush()
-        if _sync_file_range is not None:
-            _sync_file_range(self._fh.fileno(), 0, 0, _SYNC_FILE_RANGE_WRITE)
+        if self._fd is not None and _sync_file_range is not None:
+            _sync_file_range(self._fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
 
     def temp_path(self) -> Path:
-        if self._fh is not None:
-            self._fh.flush()
-        return self._path
+        return Path(self._name)
 
     def commit(self) -> BlobRef:
-        if self._fh is None:
+        if self._fd is None:
             raise ValueError("commit() after commit() or abort()")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        os.fsync(self._fd)
         self._close()
         placed = self._place()
         if placed is not None:
@@ -154,17 +162,17 @@ class _FileBlobWriter(BlobWriter):
     # the two halves of a commit, for FileBlobStore.commit_many
     def _close(self) -> None:
         """Close the temporary file (its bytes are not yet durable)."""
-        if self._fh is None:
+        if self._fd is None:
             raise ValueError("commit() after commit() or abort()")
-        self._fh.close()
-        self._fh = None
+        os.close(self._fd)
+        self._fd = None
         self.sha256 = self._hash.hexdigest()
 
     def _seal(self) -> None:
         """Rename the closed temporary file to a name that carries its digest (for recovery)."""
-        sealed = self._path.with_name(f"{self._path.stem}.{self.sha256}{_READY}")
-        os.replace(self._path, sealed)
-        self._path = sealed
+        sealed = f"{self._name[: -len('.tmp')]}.{self.sha256}{_READY}"
+        os.replace(self._name, sealed)
+        self._name = sealed
 
     def _place(self) -> Path | None:
         """Rename the (durable) temporary file to its content address.
@@ -176,18 +184,21 @@ class _FileBlobWriter(BlobWriter):
         self._done = True
         try:
             # the same bytes may already be there: replacing them changes nothing
-            os.replace(self._path, final)
+            os.replace(self._name, final)
         except FileNotFoundError:  # the first blob of its directory
             final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self._path, final)
+            os.replace(self._name, final)
         return final.parent
 
     def abort(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         if not self._done:
-            self._path.unlink(missing_ok=True)
+            try:
+                os.unlink(self._name)
+            except FileNotFoundError:
+                pass
             self._done = True
 
     def current_sha256(self) -> str:
@@ -201,6 +212,7 @@ class FileBlobStore(BlobStore):
         self.root = Path(root)
         self.blob_dir = self.root / "sha256"
         self.tmp_dir = self.root / "tmp"
+        self.tmp_name = str(self.tmp_dir)
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self._sync = _SyncGroup()  # both directories are on one filesystem
