@@ -175,6 +175,45 @@ def test_edge_values_match_pydicom(vr: str, raw: bytes, nested: bool) -> None:
         assert key in got[1]
 
 
+def _explicit_big(tag: int, vr: str, value: bytes) -> bytes:
+    """One Explicit VR Big Endian element (PS3.5 A.3, retired), written byte by byte."""
+    if len(value) % 2:
+        value += b"\x00" if vr in {"UI", "OB", "UN"} else b" "
+    head = (tag >> 16).to_bytes(2, "big") + (tag & 0xFFFF).to_bytes(2, "big") + vr.encode()
+    if vr in _LONG:
+        return head + b"\x00\x00" + len(value).to_bytes(4, "big") + value
+    return head + len(value).to_bytes(2, "big") + value
+
+
+def _big_endian_part10(elements: bytes) -> bytes:
+    from pydicom.filewriter import write_file_meta_info
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.uid import ExplicitVRBigEndian
+
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRBigEndian
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", "1.2.3.4"
+    buf = DicomBytesIO()
+    buf.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(buf, meta, enforce_standard=True)
+    head = _explicit_big(0x00080005, "CS", b"ISO_IR 100") + _explicit_big(0x00080016, "UI", b"1.2.840.10008.5.1.4.1.1.7")
+    head += _explicit_big(0x00080018, "UI", b"1.2.3.4")
+    return buf.getvalue() + head + elements
+
+
+@pytest.mark.parametrize(("vr", "raw"), [(vr, raw) for vr, raw in EDGE_VALUES if b"\xe5" not in raw],
+                         ids=[f"{vr}-{i}" for i, (vr, raw) in enumerate(EDGE_VALUES) if b"\xe5" not in raw])
+def test_big_endian_values_match_pydicom(vr: str, raw: bytes) -> None:
+    """Explicit VR Big Endian top-level elements: numbers and tags swap, text and binary do not."""
+    data = _big_endian_part10(_explicit_big(0x00090010, "LO", b"TEST") + _explicit_big(0x00091010, vr, raw))
+    expected = _outcome(_pydicom, _read(data))
+    got = _outcome(_radhub, _read(data))
+    assert expected[0] == "ok" or got[0] == "error"
+    if expected[0] == "ok":
+        assert got == expected
+        assert "00091010" in got[1]
+
+
 @pytest.mark.parametrize("undefined", [False, True], ids=["defined-length", "undefined-length"])
 @pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
 def test_nested_sequences(implicit: bool, undefined: bool) -> None:

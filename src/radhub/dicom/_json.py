@@ -201,15 +201,24 @@ def _binary(
 
 
 def _fast_element(
-    tag: int, vr: str, raw: bytes, codec: str | None, handler: Handler | None, threshold: int
+    tag: int,
+    vr: str,
+    raw: bytes,
+    codec: str | None,
+    handler: Handler | None,
+    threshold: int,
+    order: str = "<",
 ) -> Any:
-    """``{"vr": ..., "Value": [...]}`` from raw little-endian bytes, or ``_FALLBACK``."""
+    """``{"vr": ..., "Value": [...]}`` from raw bytes (``order`` ``<`` little, ``>`` big endian), or ``_FALLBACK``.
+
+    Binary values are given as stored, whatever the byte order, as pydicom does.
+    """
     if vr in _BINARY:
         return _binary(tag, vr, raw, handler, threshold)
     if vr == "AT":
         if len(raw) % 4:
             return _FALLBACK
-        pairs = struct.unpack(f"<{len(raw) // 2}H", raw)
+        pairs = struct.unpack(f"{order}{len(raw) // 2}H", raw)
         value = [f"{pairs[i]:04X}{pairs[i + 1]:04X}" for i in range(0, len(pairs), 2)] or None
         return {"vr": vr} if value is None else {"vr": vr, "Value": value}
     if vr in _ASCII_VRS:
@@ -218,7 +227,7 @@ def _fast_element(
         size = _NUMBER_SIZE[vr]
         if len(raw) % size:
             return _FALLBACK
-        value = list(struct.unpack(f"<{len(raw) // size}{_NUMBERS[vr]}", raw)) or None
+        value = list(struct.unpack(f"{order}{len(raw) // size}{_NUMBERS[vr]}", raw)) or None
     elif codec is None:
         return _FALLBACK
     elif vr in _TEXT_MULTI or vr in _TEXT_SINGLE:
@@ -371,7 +380,7 @@ def _dataset_json(
     items = ds._dict
     if 0x00080005 in items:
         codec = _codec(ds)  # an item with a character set of its own
-    for tag in sorted(items):
+    for tag in sorted(items, key=int):  # (BaseTag compares in Python)
         elem = items[tag]
         if isinstance(elem, RawDataElement) and elem.value is None and handler is not None:
             bulk = _deferred_bulk(tag, elem, implicit, handler, bulk_threshold)
@@ -397,6 +406,15 @@ def _dataset_json(
                     }
                     continue
                 fast = _fast_element(tag, vr, elem.value, codec, handler, bulk_threshold)
+                if fast is not _FALLBACK:
+                    out[f"{tag:08X}"] = fast
+                    continue
+        elif isinstance(elem, RawDataElement) and elem.value is not None and not implicit:
+            # Explicit VR Big Endian (retired, still met in archives): elements
+            # other than sequences decode as above with the other byte order
+            vr = elem.VR
+            if vr is not None and vr != "SQ" and vr not in AMBIGUOUS_VR:
+                fast = _fast_element(tag, str(vr), elem.value, codec, handler, bulk_threshold, ">")
                 if fast is not _FALLBACK:
                     out[f"{tag:08X}"] = fast
                     continue
