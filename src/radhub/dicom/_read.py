@@ -34,6 +34,7 @@ from pydicom.valuerep import VR as _VR
 __all__ = ["read_raw"]
 
 _KNOWN_VRS = frozenset(v.value for v in _VR if len(v.value) == 2)
+_VR_OF = {vr.encode("ascii"): vr for vr in _KNOWN_VRS}  # the two VR bytes -> the VR, for known VRs
 _LONG_VRS = frozenset(
     {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
 )
@@ -44,6 +45,10 @@ _GROUP = struct.Struct("<H")
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = 0x7FE00010
+# _read_elements builds RawDataElement tuples field by field
+_RAW_FIELDS = ("tag", "VR", "length", "value", "value_tell", "is_implicit_VR", "is_little_endian", "is_raw", "is_buffered")
+if RawDataElement._fields != _RAW_FIELDS:  # pragma: no cover - a pydicom this code was not written for
+    raise ImportError(f"pydicom's RawDataElement has fields {RawDataElement._fields}, expected {_RAW_FIELDS}")
 
 
 class UnexpectedEncoding(Exception):
@@ -63,8 +68,8 @@ def element_header(
     tag = group << 16 | elem
     if group == 0xFFFE:  # item and delimitation tags have no VR
         return tag, None, _UINT32.unpack_from(buf, pos + 4)[0], pos + 8
-    vr = vr_bytes.decode("latin-1")
-    if vr not in _KNOWN_VRS:
+    vr = _VR_OF.get(vr_bytes)
+    if vr is None:
         raise UnexpectedEncoding
     if vr in _LONG_VRS:
         if pos + 12 > end:
@@ -181,25 +186,23 @@ def _read_elements(
     buf: mmap.mmap, pos: int, end: int, implicit: bool, defer_size: int
 ) -> dict[BaseTag, RawDataElement]:
     elements: dict[BaseTag, RawDataElement] = {}
+    new = tuple.__new__  # RawDataElement is a NamedTuple: skip its generated __new__ (all fields given)
     while pos < end:
         tag, vr, length, value_pos = element_header(buf, pos, end, implicit)
         if tag >> 16 == 0xFFFE:
             raise UnexpectedEncoding  # an item or delimiter at the top level
+        key = BaseTag(tag)
         if length == UNDEFINED:
             if tag == _PIXEL_DATA:
                 # encapsulated pixel data: its fragments are not needed for the header
                 pos = _skip_items(buf, value_pos, end, implicit, fragments=True)
-                elements[BaseTag(tag)] = RawDataElement(
-                    BaseTag(tag), vr or "OB", length, b"", value_pos, implicit, True
-                )
+                elements[key] = new(RawDataElement, (key, vr or "OB", length, b"", value_pos, implicit, True, True, False))
                 continue
             if vr == "UN" or not _is_sequence(tag, vr):
                 raise UnexpectedEncoding  # (an undefined-length UN is an implicit VR sequence: pydicom's rules)
             after = _skip_items(buf, value_pos, end, implicit)
             value = buf[value_pos : after - 8]  # the items, without the Sequence Delimitation Item
-            elements[BaseTag(tag)] = RawDataElement(
-                BaseTag(tag), vr, len(value), value, value_pos, implicit, True
-            )
+            elements[key] = new(RawDataElement, (key, vr, len(value), value, value_pos, implicit, True, True, False))
             pos = after
             continue
         after = value_pos + length
@@ -209,8 +212,6 @@ def _read_elements(
             value = None
         else:
             value = buf[value_pos:after]
-        elements[BaseTag(tag)] = RawDataElement(
-            BaseTag(tag), vr, length, value, value_pos, implicit, True
-        )
+        elements[key] = new(RawDataElement, (key, vr, length, value, value_pos, implicit, True, True, False))
         pos = after
     return elements
