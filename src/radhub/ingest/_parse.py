@@ -85,7 +85,8 @@ def parse_spooled(
         return Parsed(None, base, code="study_mismatch", reason=reason)
     record = build_record(header, sha256=sha256, size=size, checks=checks, source=source, calling_ae=calling_ae)
     if not isinstance(record.metadata, str):
-        record = replace(record, metadata=json.dumps(record.metadata, separators=(",", ":")))
+        # (a tree built here: the circular-reference check would only cost time)
+        record = replace(record, metadata=json.dumps(record.metadata, separators=(",", ":"), check_circular=False))
     return Parsed(record, base)
 
 
