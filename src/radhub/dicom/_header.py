@@ -314,7 +314,8 @@ def _register_transfer_syntax(fh: BinaryIO, start: int) -> None:
         pydicom.uid.register_transfer_syntax(uid, implicit_vr=False, little_endian=True)
     else:
         # a standard transfer syntax newer than pydicom's dictionary
-        UID_dictionary[str(uid)] = (f"Transfer Syntax {uid}", "Transfer Syntax", "", "", "")
+        # named by its UID: messages then read the same whether or not this process registered it
+        UID_dictionary[str(uid)] = (str(uid), "Transfer Syntax", "", "", "")
 
 
 def _check_file_complete(ds: Dataset, fh: BinaryIO, start: int, file_size: int) -> None:
