@@ -21,3 +21,15 @@ def die() -> None:
 
 def unpicklable() -> object:
     return lambda: None
+
+
+class TwoArgError(Exception):
+    """Pickles, but does not unpickle (its args hold one value, its __init__ wants two)."""
+
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(a)
+        self.b = b
+
+
+def raise_two_arg() -> None:
+    raise TwoArgError("first", "second")

@@ -186,8 +186,8 @@ def _explicit_big(tag: int, vr: str, value: bytes) -> bytes:
 
 
 def _big_endian_part10(elements: bytes) -> bytes:
-    from pydicom.filewriter import write_file_meta_info
     from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_file_meta_info
     from pydicom.uid import ExplicitVRBigEndian
 
     meta = FileMetaDataset()

@@ -37,6 +37,10 @@ def test_an_exception_reaches_its_future_only(pool):
     odd = pool.submit(tasks.unpicklable)
     with pytest.raises(RuntimeError, match="not picklable"):
         odd.result(timeout=30)
+    strange = pool.submit(tasks.raise_two_arg)
+    with pytest.raises(RuntimeError, match="cannot be unpickled"):
+        strange.result(timeout=30)
+    assert pool.submit(tasks.pid_after).result(timeout=30) in pool.pids  # the result thread goes on
     assert pool.usable
 
 
@@ -75,3 +79,20 @@ def test_shutdown_stops_the_workers_and_refuses_work():
     assert all(not p.is_alive() for p in procs)
     with pytest.raises(RuntimeError, match="shut down"):
         pool.submit(tasks.pid_after)
+
+
+def test_parser_pool_call_runs_elsewhere_or_here():
+    """ParserPool.call: in a worker process when there are workers, in this thread without."""
+    from radhub.ingest._parse import ParserPool
+
+    pool = ParserPool(1)
+    try:
+        assert pool.call(tasks.pid_after) != os.getpid()
+        with pytest.raises(ValueError, match="boom"):
+            pool.call(tasks.fail, message="boom")
+        os.kill(pool._executor().pids[0], signal.SIGKILL)
+        time.sleep(0.5)
+        assert pool.call(tasks.pid_after) in (os.getpid(), *pool._executor().pids)  # in-process, or a new pool
+    finally:
+        pool.shutdown()
+    assert ParserPool(0).call(tasks.pid_after) == os.getpid()

@@ -15,6 +15,7 @@ Undecodable stored objects must answer what the rendering library says: a
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -297,3 +298,46 @@ def test_objects_without_pixels_have_no_rendering(few):
         r = client.get(u)
         assert r.status_code == 406 and "no image instances" in r.json()["detail"]
     assert client.get(f"{url}/metadata", headers={"Accept": DICOM_JSON}).status_code == 200
+
+
+def test_rendering_runs_in_a_worker_process_and_equals_in_process(few, monkeypatch):
+    """With parser processes, /rendered renders in one of them; the bytes are those of an in-process render."""
+    import os
+
+    from radhub.retrieve import render
+
+    client, url = few["dcm_qa_ct_GE/01.dcm"]
+    archive = client.app.state.archive
+    pool = archive.ingestor.parser
+    assert pool.workers > 0
+    pids: list[int] = []
+    real_call = pool.call
+
+    def spying_call(fn, /, **kwargs):
+        pids.append(real_call(os.getpid))
+        return real_call(fn, **kwargs)
+
+    monkeypatch.setattr(pool, "call", spying_call)
+    r = client.get(f"{url}/rendered", params={"window": "40,400", "viewport": "128,128"}, headers={"Accept": "image/png"})
+    assert r.status_code == 200, r.text
+    assert pids and os.getpid() not in pids
+    inst = archive.catalog.instances(sop_uid=url.rsplit("/", 1)[-1])[0]
+    expected = render(str(archive.store.path(inst.blob_sha256)), media_type="image/png", window=(40, 400), viewport=(128, 128))
+    assert r.content == expected
+    # a frame past the end is still a 404, a bad window still a 400
+    assert client.get(f"{url}/frames/2/rendered").status_code == 404
+    assert client.get(f"{url}/rendered", params={"window": "40,-1"}).status_code == 400
+
+
+def test_rendering_survives_a_dead_worker(few, monkeypatch):
+    """A worker process that dies costs one in-process render, not an error."""
+    import signal
+
+    client, url = few["pydicom-data/emri_small.dcm"]
+    pool = client.app.state.archive.ingestor.parser
+    for pid in pool._executor().pids:
+        os.kill(pid, signal.SIGKILL)
+    r = client.get(f"{url}/frames/3/rendered", headers={"Accept": "image/png"})
+    assert r.status_code == 200, r.text
+    assert open_image(r.content).size == (64, 64)
+    assert client.get(f"{url}/frames/4/rendered", headers={"Accept": "image/png"}).status_code == 200

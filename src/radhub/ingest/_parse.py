@@ -20,10 +20,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from radhub.catalog import InstanceRecord
 from radhub.dicom import InvalidDicomError, read_header
@@ -33,6 +34,8 @@ from radhub.ingest._procpool import ProcessPool
 logger = logging.getLogger(__name__)
 
 __all__ = ["Parsed", "ParserPool", "default_workers", "parse_spooled", "warm"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,8 @@ class ParserPool:
     would copy in an unknown state) on first use and stopped at exit. The
     pool is :class:`radhub.ingest._procpool.ProcessPool`, which costs the
     receiving process fewer thread hand-offs per object than
-    ``ProcessPoolExecutor``.
+    ``ProcessPoolExecutor``. :meth:`call` runs other CPU-bound work in the
+    same processes (WADO-RS rendering).
     """
 
     _shared: ClassVar[dict[int, ParserPool]] = {}
@@ -199,6 +203,21 @@ class ParserPool:
         except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
             done.set_exception(exc)
         return done
+
+    def call(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """``fn(**kwargs)`` in a worker process: other CPU-bound work that should not hold this process's GIL.
+
+        Runs in this thread when there are no workers, or when the pool
+        breaks. ``fn``, its arguments, its result and its exceptions must
+        pickle.
+        """
+        if self.workers:
+            try:
+                return self._executor().submit(fn, **kwargs).result()
+            except BrokenProcessPool:
+                logger.warning("a worker process died; running %s in-process", getattr(fn, "__name__", fn))
+                self._reset()
+        return fn(**kwargs)
 
     def result(self, future: Future[Parsed], **kwargs: Any) -> Parsed:
         """The parse result; parsed again in-process if the worker died meanwhile."""

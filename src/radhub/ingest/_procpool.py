@@ -42,7 +42,7 @@ def _serve(tasks: Connection, task_lock: Any, results: Connection, initializer: 
     """A worker: take the next task from the shared pipe, run it, send back ``(id, ok, value)``."""
     if initializer is not None:
         initializer(*initargs)
-    results.send_bytes(pickle.dumps((_READY, True, os.getpid())))
+    results.send_bytes(pickle.dumps((_READY, True, pickle.dumps(os.getpid()))))
     while True:
         with task_lock:
             try:
@@ -53,14 +53,15 @@ def _serve(tasks: Connection, task_lock: Any, results: Connection, initializer: 
             return
         task_id, fn, kwargs = pickle.loads(data)
         try:
-            reply = (task_id, True, fn(**kwargs))
+            ok, value = True, fn(**kwargs)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's future
-            reply = (task_id, False, exc)
+            ok, value = False, exc
         try:
-            payload = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
-            payload = pickle.dumps((task_id, False, RuntimeError(f"result not picklable: {exc!r}")))
-        results.send_bytes(payload)
+            ok, payload = False, pickle.dumps(RuntimeError(f"result not picklable: {exc!r}"))
+        # the value is pickled on its own: one the caller cannot unpickle fails its task only
+        results.send_bytes(pickle.dumps((task_id, ok, payload), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class ProcessPool:
@@ -144,7 +145,7 @@ class ProcessPool:
         while live:
             for conn in wait(list(live)):
                 try:
-                    task_id, ok, value = pickle.loads(conn.recv_bytes())
+                    task_id, ok, payload = pickle.loads(conn.recv_bytes())
                 except (EOFError, OSError):  # the worker is gone
                     proc = live.pop(conn)
                     if not self._closed:
@@ -160,6 +161,10 @@ class ProcessPool:
                     future = self._futures.pop(task_id, None)
                 if future is None:
                     continue
+                try:
+                    value = pickle.loads(payload)
+                except Exception as exc:  # noqa: BLE001 - e.g. an exception class that does not unpickle
+                    ok, value = False, RuntimeError(f"the worker's result cannot be unpickled: {exc!r}")
                 if ok:
                     future.set_result(value)
                 else:

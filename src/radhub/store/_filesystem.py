@@ -5,9 +5,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import hashlib
+import itertools
 import logging
 import os
-import itertools
 import re
 import threading
 import uuid

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 
-from radhub.api.dicomweb._common import find_instances, retriever_of
+from radhub.api.dicomweb._common import archive_of, find_instances, retriever_of
 from radhub.api.dicomweb._media import parse_accept, parse_media_type
 from radhub.api.dicomweb.errors import (
     BadRequestError,
@@ -21,6 +21,7 @@ from radhub.api.dicomweb.errors import (
     NotFoundError,
     UnprocessableError,
 )
+from radhub.store import FileBlobStore
 
 if TYPE_CHECKING:
     from radhub.catalog import StoredInstance
@@ -134,18 +135,25 @@ def _render(
         raise NotFoundError(
             f"frame {frame} does not exist: instance {inst.sop_uid} has {inst.frames} frame(s)"
         )
+    options = {
+        "frame": frame,
+        "media_type": media,
+        "window": window,
+        "viewport": viewport,
+        "quality": quality,
+        "voi_function": voi_function,
+        "header_key": inst.blob_sha256,
+    }
+    archive = archive_of(request)
     try:
-        with retriever_of(request).open(inst) as fh:
-            data = render(
-                fh,
-                frame=frame,
-                media_type=media,
-                window=window,
-                viewport=viewport,
-                quality=quality,
-                voi_function=voi_function,
-                header_key=inst.blob_sha256,
-            )
+        if isinstance(archive.store, FileBlobStore) and archive.ingestor.parser.workers:
+            # decoding, windowing and encoding are CPU work: in a worker
+            # process, so that concurrent requests use every core
+            path = str(archive.store.path(inst.blob_sha256))
+            data = archive.ingestor.parser.call(render, source=path, **options)
+        else:
+            with retriever_of(request).open(inst) as fh:
+                data = render(fh, **options)
     except FrameError as exc:
         raise NotFoundError(str(exc)) from exc
     except RenderError as exc:
