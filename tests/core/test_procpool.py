@@ -37,6 +37,17 @@ def test_an_exception_reaches_its_future_only(pool):
     odd = pool.submit(tasks.unpicklable)
     with pytest.raises(RuntimeError, match="not picklable"):
         odd.result(timeout=30)
+    def only_here() -> None:  # a module attribute in this process only: the workers cannot find it
+        return None
+
+    only_here.__module__, only_here.__qualname__ = tasks.__name__, "only_here"
+    tasks.only_here = only_here  # type: ignore[attr-defined]
+    try:
+        unknown = pool.submit(only_here)
+        with pytest.raises(AttributeError, match="only_here"):
+            unknown.result(timeout=30)
+    finally:
+        del tasks.only_here  # type: ignore[attr-defined]
     strange = pool.submit(tasks.raise_two_arg)
     with pytest.raises(RuntimeError, match="cannot be unpickled"):
         strange.result(timeout=30)

@@ -51,8 +51,9 @@ def _serve(tasks: Connection, task_lock: Any, results: Connection, initializer: 
                 return
         if data == _STOP:
             return
-        task_id, fn, kwargs = pickle.loads(data)
+        task_id, call = pickle.loads(data)
         try:
+            fn, kwargs = pickle.loads(call)  # (a function this process cannot import fails its task only)
             ok, value = True, fn(**kwargs)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's future
             ok, value = False, exc
@@ -124,7 +125,8 @@ class ProcessPool:
         """Run ``fn(**kwargs)`` in a worker (``fn`` and its arguments must pickle)."""
         future: Future[Any] = Future()
         task_id = next(self._ids)
-        data = pickle.dumps((task_id, fn, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        call = pickle.dumps((fn, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps((task_id, call), protocol=pickle.HIGHEST_PROTOCOL)
         with self._futures_lock:
             if self._broken is not None:
                 raise BrokenProcessPool(self._broken)
