@@ -99,14 +99,14 @@ def _part10(ds: Dataset, *, implicit: bool = False) -> bytes:
 _LONG = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
 
 
-def _explicit(tag: int, vr: str, value: bytes) -> bytes:
-    """One Explicit VR Little Endian element, written byte by byte (any value, valid or not)."""
+def _explicit(tag: int, vr: str, value: bytes, order: str = "little") -> bytes:
+    """One Explicit VR element (``order`` little or big endian), written byte by byte (any value, valid or not)."""
     if len(value) % 2:
         value += b"\x00" if vr in {"UI", "OB", "UN"} else b" "
-    head = (tag >> 16).to_bytes(2, "little") + (tag & 0xFFFF).to_bytes(2, "little") + vr.encode()
+    head = (tag >> 16).to_bytes(2, order) + (tag & 0xFFFF).to_bytes(2, order) + vr.encode()
     if vr in _LONG:
-        return head + b"\x00\x00" + len(value).to_bytes(4, "little") + value
-    return head + len(value).to_bytes(2, "little") + value
+        return head + b"\x00\x00" + len(value).to_bytes(4, order) + value
+    return head + len(value).to_bytes(2, order) + value
 
 
 EDGE_VALUES = [
@@ -176,13 +176,8 @@ def test_edge_values_match_pydicom(vr: str, raw: bytes, nested: bool) -> None:
 
 
 def _explicit_big(tag: int, vr: str, value: bytes) -> bytes:
-    """One Explicit VR Big Endian element (PS3.5 A.3, retired), written byte by byte."""
-    if len(value) % 2:
-        value += b"\x00" if vr in {"UI", "OB", "UN"} else b" "
-    head = (tag >> 16).to_bytes(2, "big") + (tag & 0xFFFF).to_bytes(2, "big") + vr.encode()
-    if vr in _LONG:
-        return head + b"\x00\x00" + len(value).to_bytes(4, "big") + value
-    return head + len(value).to_bytes(2, "big") + value
+    """One Explicit VR Big Endian element (PS3.5 A.3, retired)."""
+    return _explicit(tag, vr, value, "big")
 
 
 def _big_endian_part10(elements: bytes) -> bytes:
