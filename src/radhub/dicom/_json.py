@@ -409,7 +409,7 @@ def _dataset_json(
                 if fast is not _FALLBACK:
                     out[f"{tag:08X}"] = fast
                     continue
-        elif isinstance(elem, RawDataElement) and elem.value is not None and not implicit:
+        elif isinstance(elem, RawDataElement) and not little and not implicit and elem.value is not None:
             # Explicit VR Big Endian (retired, still met in archives): elements
             # other than sequences decode as above with the other byte order
             vr = elem.VR
