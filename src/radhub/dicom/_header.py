@@ -31,6 +31,18 @@ BULK_PLACEHOLDER = "bulk:"
 
 _BULK_THRESHOLD = 4096
 
+# Transfer syntaxes newer than pydicom's UID dictionary, named as PS3.6 Table A-1
+# names them. pynetdicom adds the same entries when it is imported; adding them
+# here too means every process (the server, its parser processes) names them
+# alike, in error messages among others.
+for _uid, _name, _keyword in (
+    ("1.2.840.10008.1.2.4.110", "JPEG XL Lossless", "JPEGXLLossless"),
+    ("1.2.840.10008.1.2.4.111", "JPEG XL JPEG Recompression", "JPEGXLJPEGRecompression"),
+    ("1.2.840.10008.1.2.4.112", "JPEG XL", "JPEGXL"),
+    ("1.2.840.10008.1.2.8.1", "Deflated Image Frame Compression", "DeflatedImageFrameCompression"),
+):
+    UID_dictionary.setdefault(_uid, (_name, "Transfer Syntax", "", "", _keyword))
+
 
 def is_valid_uid(value: object) -> bool:
     """True for a syntactically valid DICOM UID (PS3.5 9.1): digits and dots, <= 64 chars."""
@@ -314,7 +326,7 @@ def _register_transfer_syntax(fh: BinaryIO, start: int) -> None:
         pydicom.uid.register_transfer_syntax(uid, implicit_vr=False, little_endian=True)
     else:
         # a standard transfer syntax newer than pydicom's dictionary
-        # named by its UID: messages then read the same whether or not this process registered it
+        # (named by its UID: messages then read the same whether or not this process registered it)
         UID_dictionary[str(uid)] = (str(uid), "Transfer Syntax", "", "", "")
 
 
