@@ -19,7 +19,6 @@ new pool.
 from __future__ import annotations
 
 import itertools
-import logging
 import multiprocessing
 import os
 import pickle
@@ -29,8 +28,6 @@ from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection, wait
 from typing import Any
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["ProcessPool"]
 

@@ -75,6 +75,13 @@ class BlobStore(abc.ABC):
         """
         return [w.commit() for w in writers]
 
+    def local_path(self, sha256: str) -> Path | None:
+        """A local file holding the blob (for work handed to another process); ``None`` if the backend keeps none.
+
+        Raises :class:`BlobNotFoundError` for a missing blob of a backend with local files.
+        """
+        return None
+
     @abc.abstractmethod
     def exists(self, sha256: str) -> bool:
         """Whether a durable blob with this digest exists."""

@@ -154,9 +154,7 @@ class _FileBlobWriter(BlobWriter):
             raise ValueError("commit() after commit() or abort()")
         os.fsync(self._fd)
         self._close()
-        placed = self._place()
-        if placed is not None:
-            _fsync_dir(placed)
+        _fsync_dir(self._place())
         return BlobRef(self.sha256, self.size)
 
     # the two halves of a commit, for FileBlobStore.commit_many
@@ -174,7 +172,7 @@ class _FileBlobWriter(BlobWriter):
         os.replace(self._name, sealed)
         self._name = sealed
 
-    def _place(self) -> Path | None:
+    def _place(self) -> Path:
         """Rename the (durable) temporary file to its content address.
 
         Returns the directory whose entry changed. No directory is created
@@ -228,6 +226,9 @@ class FileBlobStore(BlobStore):
         if not p.exists():
             raise BlobNotFoundError(sha256)
         return p
+
+    def local_path(self, sha256: str) -> Path:
+        return self.path(sha256)
 
     def writer(self, max_size: int | None = None) -> BlobWriter:
         return _FileBlobWriter(self, max_size)

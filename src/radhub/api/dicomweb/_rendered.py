@@ -21,7 +21,6 @@ from radhub.api.dicomweb.errors import (
     NotFoundError,
     UnprocessableError,
 )
-from radhub.store import FileBlobStore
 
 if TYPE_CHECKING:
     from radhub.catalog import StoredInstance
@@ -145,12 +144,13 @@ def _render(
         "header_key": inst.blob_sha256,
     }
     archive = archive_of(request)
+    pool = archive.ingestor.parser
     try:
-        if isinstance(archive.store, FileBlobStore) and archive.ingestor.parser.workers:
+        path = archive.store.local_path(inst.blob_sha256) if pool.workers else None
+        if path is not None:
             # decoding, windowing and encoding are CPU work: in a worker
             # process, so that concurrent requests use every core
-            path = str(archive.store.path(inst.blob_sha256))
-            data = archive.ingestor.parser.call(render, source=path, **options)
+            data = pool.call(render, source=str(path), **options)
         else:
             with retriever_of(request).open(inst) as fh:
                 data = render(fh, **options)
