@@ -20,6 +20,7 @@ from radhub.catalog._query import (
     search,
     search_json,
 )
+from radhub.catalog._tenancy import DEFAULT_ORG_PK, TenantScope, current_scope, tenant_scope
 from radhub.catalog.errors import CatalogError, NotFoundError, QueryError
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "CatalogError",
     "ConflictRecord",
     "DEFAULT_FIELDS",
+    "DEFAULT_ORG_PK",
     "InstanceRecord",
     "NotFoundError",
     "QueryError",
@@ -35,8 +37,11 @@ __all__ = [
     "QueryResult",
     "RegisterOutcome",
     "StoredInstance",
+    "TenantScope",
+    "current_scope",
     "normalise_time",
     "resolve_keyword",
     "search",
     "search_json",
+    "tenant_scope",
 ]

@@ -87,12 +87,13 @@ class _Sql:
 
 
 _INSERT_PATIENT = (
-    "INSERT INTO patients (patient_id, issuer, patient_name, patient_name_key, birth_date, sex) VALUES (?,?,?,?,?,?)"
+    "INSERT INTO patients (patient_id, issuer, patient_name, patient_name_key, birth_date, sex, org_pk) "
+    "VALUES (?,?,?,?,?,?,?)"
 )
 _INSERT_STUDY = (
-    "INSERT INTO studies (study_uid, patient_pk, study_date, study_time, accession_number, study_id, "
+    "INSERT INTO studies (org_pk, study_uid, patient_pk, study_date, study_time, accession_number, study_id, "
     "study_description, referring_physician, referring_physician_key, institution_name, modalities, "
-    "num_series, num_instances, size_bytes, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "num_series, num_instances, size_bytes, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _INSERT_SERIES = (
     "INSERT INTO series (series_uid, study_pk, modality, series_number, series_description, body_part, "
@@ -126,8 +127,10 @@ def index_batch(
     """Index ``records`` inside the caller's transaction on ``conn``.
 
     Returns one ``(status, existing_sha256)`` per record, in order, with
-    ``status`` ``created``, ``duplicate``, ``conflict`` or ``series_mismatch``
-    (the series is filed under another study; nothing is indexed) -- the same
+    ``status`` ``created``, ``duplicate``, ``conflict``, ``series_mismatch``
+    (the series is filed under another study; nothing is indexed) or
+    ``foreign`` (the study, series or instance UID belongs to another
+    organisation; nothing is indexed or changed) -- the same
     outcomes as indexing the records one by one in this order. Unique-key races with
     a concurrent writer raise :class:`sqlalchemy.exc.IntegrityError`; the
     caller retries the batch.
@@ -137,16 +140,28 @@ def index_batch(
     stamp = db.stamp(now)
     outcomes: list[tuple[str, str | None]] = []
     known: dict[str, str] = {}
+    known_org: dict[str, int] = {}
     uids = list({r.sop_uid: None for r in records})
-    for sop, sha in db.select_in("sop_uid, blob_sha256", "instances", "sop_uid", uids):
-        known[sop] = sha
+    for part in _chunks(uids):
+        sql = (
+            "SELECT i.sop_uid, i.blob_sha256, st.org_pk FROM instances i JOIN series se ON i.series_pk = se.pk"
+            f" JOIN studies st ON se.study_pk = st.pk WHERE i.sop_uid IN ({db.marks(len(part))})"
+        )
+        for sop, sha, org in db.rows(sql, part):
+            known[sop] = sha
+            known_org[sop] = org
     new: list[InstanceRecord] = []
     new_pos: list[int] = []
     conflicts: list[tuple[Any, ...]] = []
     for i, r in enumerate(records):
         existing = known.get(r.sop_uid)
+        if existing is not None and known_org.get(r.sop_uid, r.org_pk) != r.org_pk:
+            # the UID belongs to another organisation's study: never shown, never overwritten
+            outcomes.append(("foreign", None))
+            continue
         if existing is None:
             known[r.sop_uid] = r.blob_sha256
+            known_org[r.sop_uid] = r.org_pk
             new.append(r)
             new_pos.append(i)
             outcomes.append(("created", None))
@@ -161,19 +176,39 @@ def index_batch(
     # another study is refused (series_mismatch), never silently re-filed
     series: dict[str, int] = {}
     owner: dict[str, str] = {}
+    series_org: dict[str, int] = {}
     if new:
         series_uids = list({r.series_uid: None for r in new})
         for part in _chunks(series_uids):
             sql = (
-                "SELECT se.pk, se.series_uid, st.study_uid FROM series se JOIN studies st ON se.study_pk = st.pk "
+                "SELECT se.pk, se.series_uid, st.study_uid, st.org_pk FROM series se JOIN studies st ON se.study_pk = st.pk "
                 f"WHERE se.series_uid IN ({db.marks(len(part))})"
             )
-            for pk, uid, study_uid in db.rows(sql, part):
+            for pk, uid, study_uid, org in db.rows(sql, part):
                 series[uid] = pk
                 owner[uid] = study_uid
+                series_org[uid] = org
+
+    # studies: locked (PostgreSQL) so that concurrent batches update their aggregates in turn
+    studies: dict[str, tuple[int, str]] = {}
+    study_org: dict[str, int] = {}
+    lock = " ORDER BY pk FOR UPDATE" if db.pg else ""
+
+    def load_studies(uids: Sequence[str]) -> None:
+        for pk, uid, mods, org in db.select_in("pk, study_uid, modalities, org_pk", "studies", "study_uid", uids, lock):
+            studies[uid] = (pk, mods)
+            study_org[uid] = org
+
+    if new:
+        load_studies(list({r.study_uid: None for r in new}))
     kept: list[InstanceRecord] = []
     for pos, r in zip(new_pos, new):
-        if owner.setdefault(r.series_uid, r.study_uid) != r.study_uid:
+        if study_org.setdefault(r.study_uid, r.org_pk) != r.org_pk or series_org.setdefault(
+            r.series_uid, r.org_pk
+        ) != r.org_pk:
+            outcomes[pos] = ("foreign", None)
+            known.pop(r.sop_uid, None)
+        elif owner.setdefault(r.series_uid, r.study_uid) != r.study_uid:
             outcomes[pos] = ("series_mismatch", None)
             known.pop(r.sop_uid, None)
         else:
@@ -183,17 +218,20 @@ def index_batch(
         return outcomes
 
     # patients (the first record of a patient creates it, as with one-by-one indexing)
-    first_of_patient: dict[tuple[str, str], InstanceRecord] = {}
+    first_of_patient: dict[tuple[str, str, int], InstanceRecord] = {}
     for r in new:
-        first_of_patient.setdefault((r.patient_id, r.issuer), r)
-    patients: dict[tuple[str, str], int] = {}
+        first_of_patient.setdefault((r.patient_id, r.issuer, r.org_pk), r)
+    patients: dict[tuple[str, str, int], int] = {}
 
-    def load_patients(keys: Sequence[tuple[str, str]]) -> None:
-        for part in _chunks(list(keys), _IN_CHUNK // 2):
+    def load_patients(keys: Sequence[tuple[str, str, int]]) -> None:
+        for part in _chunks(list(keys), _IN_CHUNK // 3):
             flat = [v for k in part for v in k]
-            sql = f"SELECT pk, patient_id, issuer FROM patients WHERE (patient_id, issuer) IN ({db.marks(len(part), 2)})"
-            for pk, pid, iss in db.rows(sql, flat):
-                patients[(pid, iss)] = pk
+            sql = (
+                "SELECT pk, patient_id, issuer, org_pk FROM patients "
+                f"WHERE (patient_id, issuer, org_pk) IN ({db.marks(len(part), 3)})"
+            )
+            for pk, pid, iss, org in db.rows(sql, flat):
+                patients[(pid, iss, org)] = pk
 
     load_patients(list(first_of_patient))
     missing_p = [k for k in first_of_patient if k not in patients]
@@ -201,31 +239,22 @@ def index_batch(
         db.many(
             _INSERT_PATIENT,
             [
-                (r.patient_id, r.issuer, r.patient_name, name_key(r.patient_name), r.birth_date, r.sex)
+                (r.patient_id, r.issuer, r.patient_name, name_key(r.patient_name), r.birth_date, r.sex, r.org_pk)
                 for r in (first_of_patient[k] for k in missing_p)
             ],
         )
         load_patients(missing_p)
 
-    # studies: locked (PostgreSQL) so that concurrent batches update their aggregates in turn
     first_of_study: dict[str, InstanceRecord] = {}
     for r in new:
         first_of_study.setdefault(r.study_uid, r)
-    studies: dict[str, tuple[int, str]] = {}
-    lock = " ORDER BY pk FOR UPDATE" if db.pg else ""
-
-    def load_studies(uids: Sequence[str]) -> None:
-        for pk, uid, mods in db.select_in("pk, study_uid, modalities", "studies", "study_uid", uids, lock):
-            studies[uid] = (pk, mods)
-
-    load_studies(list(first_of_study))
     missing_st = [u for u in first_of_study if u not in studies]  # in order of arrival
     if missing_st:
         db.many(
             _INSERT_STUDY,
             [
                 (
-                    uid, patients[(r.patient_id, r.issuer)], r.study_date, r.study_time, r.accession_number,
+                    r.org_pk, uid, patients[(r.patient_id, r.issuer, r.org_pk)], r.study_date, r.study_time, r.accession_number,
                     r.study_id, r.study_description, r.referring_physician, name_key(r.referring_physician),
                     r.institution_name, "", 0, 0, 0, stamp, stamp,
                 )
@@ -309,6 +338,7 @@ class BulkIndexResult:
         self.duplicate = 0
         self.conflict = 0
         self.series_mismatch = 0
+        self.foreign = 0
         self.batches = 0
 
     def to_dict(self) -> dict[str, int]:
@@ -318,6 +348,7 @@ class BulkIndexResult:
             "duplicate": self.duplicate,
             "conflict": self.conflict,
             "series_mismatch": self.series_mismatch,
+            "foreign": self.foreign,
             "batches": self.batches,
         }
 

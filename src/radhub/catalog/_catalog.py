@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from radhub.catalog._bulk import _Sql, index_batch, insert_conflicts
 from radhub.catalog._models import Conflict, Instance, InstanceCheck, Patient, Series, Study
+from radhub.catalog._tenancy import DEFAULT_ORG_PK, study_condition, study_sql
 from radhub.catalog.errors import NotFoundError
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class InstanceRecord:
     source: str = ""
     calling_ae: str = ""
     checks: tuple[str, ...] = ()
+    org_pk: int = DEFAULT_ORG_PK
+    """The organisation that sent the object and owns its study."""
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,22 @@ class Catalog:
             db = _Sql(conn)
             return {str(u): str(h) for u, h in db.select_in("sop_uid, blob_sha256", "instances", "sop_uid", list(dict.fromkeys(sop_uids)))}
 
+    def known_owners_many(self, sop_uids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """Digest and owning organisation of the stored instances among ``sop_uids`` (unscoped: ingest's view)."""
+        if not sop_uids:
+            return {}
+        out: dict[str, tuple[str, int]] = {}
+        with self.engine.connect() as conn:
+            db = _Sql(conn)
+            for part in _chunks_of(list(dict.fromkeys(sop_uids))):
+                sql = (
+                    "SELECT i.sop_uid, i.blob_sha256, st.org_pk FROM instances i JOIN series se ON i.series_pk = se.pk"
+                    f" JOIN studies st ON se.study_pk = st.pk WHERE i.sop_uid IN ({db.marks(len(part))})"
+                )
+                for u, h, o in db.rows(sql, part):
+                    out[str(u)] = (str(h), int(o))
+        return out
+
     def record_conflicts(self, conflicts: Sequence[ConflictRecord], *, action: str) -> None:
         """Log objects that arrived under a known SOP Instance UID with other bytes (one transaction).
 
@@ -284,6 +303,9 @@ class Catalog:
             q = q.where(Series.series_uid == series_uid)
         if sop_uid is not None:
             q = q.where(Instance.sop_uid == sop_uid)
+        tenant = study_condition(Study)
+        if tenant is not None:
+            q = q.where(tenant)
         q = q.order_by(Series.pk, Instance.pk)
         with self.session() as s:
             rows = s.execute(q).all()
@@ -306,8 +328,9 @@ class Catalog:
             " JOIN series se ON i.series_pk = se.pk JOIN studies st ON se.study_pk = st.pk"
             f" WHERE i.sop_uid = {mark}"
         )
+        tenant, params = study_sql("st", mark)
         with self.engine.connect() as conn:
-            row = conn.exec_driver_sql(sql, (sop_uid,)).first()
+            row = conn.exec_driver_sql(sql + tenant, (sop_uid, *params)).first()
         if row is None:
             return None
         if (study_uid is not None and row[2] != study_uid) or (series_uid is not None and row[1] != series_uid):
@@ -329,6 +352,9 @@ class Catalog:
             q = q.where(Series.series_uid == series_uid)
         if sop_uid is not None:
             q = q.where(Instance.sop_uid == sop_uid)
+        tenant = study_condition(Study)
+        if tenant is not None:
+            q = q.where(tenant)
         with self.session() as s:
             rows = s.execute(q.order_by(Series.pk, Instance.pk)).scalars().all()
         return [json.loads(r) for r in rows]
@@ -348,6 +374,9 @@ class Catalog:
         if code is not None:
             sub = select(InstanceCheck.instance_pk).where(InstanceCheck.code == code)
             q = q.where(InstanceCheck.instance_pk.in_(sub))
+        tenant = study_condition(Study)
+        if tenant is not None:
+            q = q.where(tenant)
         q = q.order_by(Instance.pk, InstanceCheck.code)
         out: dict[str, dict[str, Any]] = {}
         with self.session() as s:
@@ -361,15 +390,31 @@ class Catalog:
 
     def check_counts(self) -> dict[str, int]:
         """Number of instances carrying each check code."""
+        q = select(InstanceCheck.code, func.count()).group_by(InstanceCheck.code)
+        tenant = study_condition(Study)
+        if tenant is not None:
+            q = (
+                q.join(Instance, InstanceCheck.instance_pk == Instance.pk)
+                .join(Series, Instance.series_pk == Series.pk)
+                .join(Study, Series.study_pk == Study.pk)
+                .where(tenant)
+            )
         with self.session() as s:
-            rows = s.execute(
-                select(InstanceCheck.code, func.count()).group_by(InstanceCheck.code)
-            ).all()
+            rows = s.execute(q).all()
         return {c: int(n) for c, n in rows}
 
     def conflicts(self, sop_uid: str | None = None) -> list[dict[str, Any]]:
         """Recorded receipts of known UIDs with different bytes."""
         q = select(Conflict).order_by(Conflict.pk)
+        tenant = study_condition(Study)
+        if tenant is not None:  # conflicts are shown to the owner of the stored instance
+            owned = (
+                select(Instance.sop_uid)
+                .join(Series, Instance.series_pk == Series.pk)
+                .join(Study, Series.study_pk == Study.pk)
+                .where(tenant)
+            )
+            q = q.where(Conflict.sop_uid.in_(owned))
         if sop_uid is not None:
             q = q.where(Conflict.sop_uid == sop_uid)
         with self.session() as s:
@@ -392,14 +437,22 @@ class Catalog:
         index transaction maintains, so the cost grows with the number of
         studies, not of instances (``/metrics`` calls this on every scrape).
         """
+        tenant = study_condition(Study)
+        sums = select(func.coalesce(func.sum(Study.num_instances), 0), func.coalesce(func.sum(Study.size_bytes), 0))
+        patients = select(func.count(Patient.pk))
+        studies = select(func.count(Study.pk))
+        series = select(func.count(Series.pk))
+        if tenant is not None:
+            sums = sums.where(tenant)
+            patients = select(func.count(func.distinct(Study.patient_pk))).where(tenant)
+            studies = studies.where(tenant)
+            series = series.join(Study, Series.study_pk == Study.pk).where(tenant)
         with self.session() as s:
-            n_inst, n_bytes = s.execute(
-                select(func.coalesce(func.sum(Study.num_instances), 0), func.coalesce(func.sum(Study.size_bytes), 0))
-            ).one()
+            n_inst, n_bytes = s.execute(sums).one()
             return {
-                "patients": int(s.scalar(select(func.count(Patient.pk))) or 0),
-                "studies": int(s.scalar(select(func.count(Study.pk))) or 0),
-                "series": int(s.scalar(select(func.count(Series.pk))) or 0),
+                "patients": int(s.scalar(patients) or 0),
+                "studies": int(s.scalar(studies) or 0),
+                "series": int(s.scalar(series) or 0),
                 "instances": int(n_inst),
                 "bytes": int(n_bytes),
             }
@@ -435,6 +488,11 @@ class Catalog:
                 raise NotFoundError(f"instance {sop_uid} not found")
             s.execute(delete(InstanceCheck).where(InstanceCheck.instance_pk == pk))
             s.execute(delete(Instance).where(Instance.pk == pk))
+
+
+def _chunks_of(items: list[Any], n: int = 5000) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:

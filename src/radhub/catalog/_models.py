@@ -23,9 +23,10 @@ class Base(DeclarativeBase):
 
 class Patient(Base):
     __tablename__ = "patients"
-    __table_args__ = (UniqueConstraint("patient_id", "issuer", name="uq_patient_id_issuer"),)
+    __table_args__ = (UniqueConstraint("patient_id", "issuer", "org_pk", name="uq_patient_org_id_issuer"),)
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_pk: Mapped[int] = mapped_column(Integer, default=1)
     patient_id: Mapped[str] = mapped_column(String(64), default="")
     issuer: Mapped[str] = mapped_column(String(64), default="")
     patient_name: Mapped[str] = mapped_column(String(324), default="")
@@ -36,9 +37,10 @@ class Patient(Base):
 
 class Study(Base):
     __tablename__ = "studies"
-    __table_args__ = (Index("ix_studies_date_pk", "study_date", "pk"),)
+    __table_args__ = (Index("ix_studies_date_pk", "study_date", "pk"), Index("ix_studies_org_pk", "org_pk", "pk"))
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_pk: Mapped[int] = mapped_column(Integer, default=1)
     study_uid: Mapped[str] = mapped_column(String(64), unique=True)
     patient_pk: Mapped[int] = mapped_column(ForeignKey("patients.pk"), index=True)
     study_date: Mapped[str] = mapped_column(String(8), default="")
@@ -115,3 +117,17 @@ class Conflict(Base):
     action: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(16), default="")
     received_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Share(Base):
+    """A study made visible to another organisation until ``expires_at`` (a grant)."""
+
+    __tablename__ = "shares"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("studies.pk"), index=True)
+    org_pk: Mapped[int] = mapped_column(Integer, index=True)
+    granted_by: Mapped[str] = mapped_column(String(128), default="")
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)

@@ -33,6 +33,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from radhub.catalog._bulk import name_key
 from radhub.catalog._catalog import Catalog
 from radhub.catalog._models import Instance, Patient, Series, Study
+from radhub.catalog._tenancy import study_condition
 from radhub.catalog.errors import QueryError
 
 __all__ = ["QueryJsonResult", "QueryLevel", "QueryResult", "resolve_keyword", "search", "search_json"]
@@ -362,6 +363,9 @@ def _match(
         raise QueryError(f"offset must be >= 0, got {offset}")
 
     q = _base_select(lvl)
+    tenant = study_condition(Study)
+    if tenant is not None:
+        q = q.where(tenant)
     returned: list[str] = list(DEFAULT_FIELDS[lvl])
     extra: list[str] = []
     for raw_key, value in criteria.items():

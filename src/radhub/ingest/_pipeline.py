@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from radhub.catalog import Catalog, ConflictRecord, InstanceRecord, normalise_time
+from radhub.catalog import DEFAULT_ORG_PK, Catalog, ConflictRecord, InstanceRecord, current_scope, normalise_time
 from radhub.config import ConflictPolicy, Settings
 from radhub.dicom import InstanceHeader, dataset_to_json, json_text
 from radhub.ingest._parse import Parsed, ParserPool, default_workers
@@ -159,14 +159,16 @@ class Ingestor:
         batch.add(chunks, expect_study_uid=expect_study_uid)
         return batch.finish()[0]
 
-    def batch(self, *, source: str, calling_ae: str = "") -> IngestBatch:
+    def batch(self, *, source: str, calling_ae: str = "", org_pk: int | None = None) -> IngestBatch:
         """Objects received together and acknowledged together (one STOW-RS request).
 
         Each object is received, parsed and checked as it arrives; the
         durable part -- blob flushes and the catalog transaction -- is done
-        once for all of them by :meth:`IngestBatch.finish`.
+        once for all of them by :meth:`IngestBatch.finish`. The objects
+        are filed under organisation ``org_pk`` (default: the ``write_org``
+        of the request's tenant scope, else the default organisation).
         """
-        return IngestBatch(self, source=source, calling_ae=calling_ae)
+        return IngestBatch(self, source=source, calling_ae=calling_ae, org_pk=org_pk)
 
     # -- internals ---------------------------------------------------------
     def _receive(
@@ -235,13 +237,16 @@ class Ingestor:
 
     def _settle_unique(self, received: list[_Received], source: str) -> list[IngestResult]:
         """:meth:`_settle` of objects with distinct SOP Instance UIDs."""
-        known = self.catalog.known_sha256_many([r.record.sop_uid for r in received])
+        known = self.catalog.known_owners_many([r.record.sop_uid for r in received])
         results: list[IngestResult | None] = [None] * len(received)
         new: list[int] = []
         conflicting: list[int] = []
         for i, r in enumerate(received):
-            existing = known.get(r.record.sop_uid)
-            if existing is None:
+            existing, org = known.get(r.record.sop_uid, (None, r.record.org_pk))
+            if org != r.record.org_pk:
+                r.writer.abort()
+                results[i] = self._foreign(r.base)
+            elif existing is None:
                 new.append(i)
             elif existing == r.record.blob_sha256:
                 if self.store.exists(existing):
@@ -284,6 +289,10 @@ class Ingestor:
             return IngestResult(IngestStatus.STORED, **base)
         if status == "duplicate":
             return IngestResult(IngestStatus.DUPLICATE, **base)
+        if status == "foreign":
+            if not self.catalog.references_blob(digest):
+                self.store.delete(digest)
+            return self._foreign(base)
         if status == "series_mismatch":
             if not self.catalog.references_blob(digest):
                 self.store.delete(digest)
@@ -301,6 +310,13 @@ class Ingestor:
         ):
             self.store.delete(digest)
         return self._conflict_result(base)
+
+    def _foreign(self, base: dict[str, Any]) -> IngestResult:
+        reason = (
+            "the Study, Series or SOP Instance UID is already used by another organisation's object; "
+            "nothing was stored or changed (UIDs must be unique: check the modality's UID root)"
+        )
+        return IngestResult(IngestStatus.REJECTED, code="uid_in_use", reason=reason, **base)
 
     def _conflict_action(self) -> str:
         return {
@@ -363,10 +379,16 @@ class IngestBatch:
     failure discards the spooled objects.
     """
 
-    def __init__(self, ingestor: Ingestor, *, source: str, calling_ae: str = "") -> None:
+    def __init__(
+        self, ingestor: Ingestor, *, source: str, calling_ae: str = "", org_pk: int | None = None
+    ) -> None:
         self._ingestor = ingestor
         self.source = source
         self.calling_ae = calling_ae
+        if org_pk is None:
+            scope = current_scope()
+            org_pk = scope.write_org if scope is not None else DEFAULT_ORG_PK
+        self.org_pk = org_pk
         self._slots: list[IngestResult | _Spooled] = []
         self.pending_bytes = 0
 
@@ -395,6 +417,9 @@ class IngestBatch:
         try:
             parsed = [self._ingestor._parsed(s) if isinstance(s, _Spooled) else s for s in slots]
             received = [p for p in parsed if isinstance(p, _Received)]
+            for r in received:
+                if r.record.org_pk != self.org_pk:
+                    r.record = replace(r.record, org_pk=self.org_pk)
             settled = iter(self._ingestor._settle(received, self.source)) if received else iter(())
         except BaseException:
             for s in slots:
