@@ -11,6 +11,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The archive-core tests predate authentication and exercise the archive as
+# an unrestricted caller; tests of identity and tenancy turn it on explicitly
+# (Settings(auth=True), `radhub serve --auth`). `radhub serve` itself defaults to on.
+os.environ.setdefault("RADHUB_AUTH", "false")
+
 
 def _find_shared_data() -> Path:
     """../shared/data next to the checkout; RADHUB_SHARED_DATA overrides it.

@@ -12,9 +12,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from typing import Any
+
 from radhub.catalog import Catalog
 from radhub.config import Settings
-from radhub.ingest import Ingestor
+from radhub.identity import Directory, current_principal
+from radhub.ingest import Ingestor, IngestResult
 from radhub.metrics import ArchiveMetrics
 from radhub.store import BlobStore, FileBlobStore
 
@@ -44,6 +47,10 @@ class Archive:
     catalog: Catalog
     ingestor: Ingestor
     metrics: ArchiveMetrics
+    directory: Directory
+    audit: Any
+    """The audit trail (:class:`radhub.audit.AuditLog`)."""
+    _auth: Any = None
 
     @classmethod
     def open(cls, settings: Settings, *, sweep: bool = True) -> Archive:
@@ -57,8 +64,12 @@ class Archive:
         store = FileBlobStore(settings.data_dir / "blobs")
         catalog = Catalog(settings.effective_database_url)
         metrics = ArchiveMetrics(catalog)
+        from radhub.audit import AuditLog
+
+        audit = AuditLog(catalog.engine)
         ingestor = Ingestor(store, catalog, settings, listeners=[metrics.on_ingest])
-        archive = cls(settings, store, catalog, ingestor, metrics)
+        archive = cls(settings, store, catalog, ingestor, metrics, Directory(catalog), audit)
+        ingestor.listeners.append(archive._audit_ingest)
         if sweep:
             archive.check_consistency()
         return archive
@@ -82,6 +93,37 @@ class Archive:
             orphans = sum(1 for d in self.store.iter_digests() if d not in referenced)
         return ConsistencyReport(removed, missing, orphans)
 
+    @property
+    def auth(self) -> Any:
+        """The :class:`radhub.identity.Authenticator` (made on first use: it reads or creates the secret)."""
+        if self._auth is None:
+            from radhub.identity import Authenticator
+
+            self._auth = Authenticator(self.directory, self.settings)
+        return self._auth
+
+    def record(self, action: str, *, outcome: str = "success", **fields: Any) -> None:
+        """Add an audit record for the current principal (see :class:`radhub.audit.AuditEvent`)."""
+        from radhub.audit import AuditEvent
+
+        p = current_principal()
+        fields.setdefault("source", p.source)
+        self.audit.record(AuditEvent(action, outcome, user=p.name, org=p.org_code, **fields))
+
+    def _audit_ingest(self, source: str, result: IngestResult) -> None:
+        """One audit record per object received (DICOM Instances Transferred / Import)."""
+        self.record(
+            "instance.store",
+            outcome="success" if result.ok else "failure",
+            object_type="instance",
+            object_ids=tuple(u for u in (result.sop_instance_uid,) if u),
+            study_uids=tuple(u for u in (result.study_instance_uid,) if u),
+            detail={"status": result.status.value, "reason": result.code or "", "method": source},
+        )
+
     def close(self) -> None:
-        """Release database connections."""
-        self.catalog.close()
+        """Flush the audit trail and release database connections."""
+        try:
+            self.audit.close()
+        finally:
+            self.catalog.close()

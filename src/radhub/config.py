@@ -77,6 +77,25 @@ class Settings(BaseSettings):
         "thread; default: one per CPU core (none on a single core)",
     )
     demo_data: Path | None = None
+    auth: bool = Field(
+        default=True,
+        description="authentication and tenancy: every HTTP route and DIMSE association checks who is asking",
+    )
+    auth_secret: str | None = Field(
+        default=None, description="token signing secret; default: <data_dir>/auth-secret, created on first use"
+    )
+    access_token_minutes: int = Field(default=15, ge=1, le=1440)
+    refresh_token_hours: int = Field(default=12, ge=1, le=24 * 90)
+    login_attempts: int = Field(default=5, ge=1, description="failed logins before throttling")
+    login_window_seconds: int = Field(default=900, ge=1)
+    secure_cookies: bool = Field(default=False, description="mark the session cookie Secure (behind HTTPS)")
+    oidc_issuer: str | None = Field(default=None, description="accept access tokens of this OIDC issuer")
+    oidc_jwks: str | None = Field(default=None, description="the issuer's JWKS: a URL or a file path")
+    oidc_audience: str | None = None
+    oidc_username_claim: str = "preferred_username"
+    audit_syslog: str | None = Field(
+        default=None, description="HOST:PORT of an ATNA audit repository (syslog over TCP) to send audit records to"
+    )
 
     @field_validator("ae_title")
     @classmethod

@@ -77,10 +77,14 @@ class _LatencyMiddleware:
 def create_app(archive: Archive) -> FastAPI:
     """Build the HTTP application for ``archive``."""
     app = FastAPI(
-        title="radhub", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json"
+        title="radhub", version="0.1.0", docs_url="/api/docs", openapi_url="/openapi.json"
     )
     app.state.archive = archive
+    app.state.audit = archive.audit
     app.state.ready = True
+    from radhub.api._auth import AuthMiddleware
+
+    app.add_middleware(AuthMiddleware, archive=archive, warm_up_key=_WARM_UP)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -126,7 +130,18 @@ def _include_api(app: FastAPI) -> None:
     app.include_router(stats_router, prefix="/api")
 
 
-_ROUTERS = [_include_dicomweb, _include_upload, _include_api]
+def _include_v1(app: FastAPI) -> None:
+    from radhub.api.identity import router as identity_router
+
+    app.include_router(identity_router, prefix="/api/v1")
+    try:
+        from radhub.api.audit import router as audit_router
+    except ImportError:  # pragma: no cover - the audit API is part of the package
+        return
+    app.include_router(audit_router, prefix="/api/v1")
+
+
+_ROUTERS = [_include_dicomweb, _include_upload, _include_api, _include_v1]
 _WARM_UP = "radhub.warm_up"
 
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import click
 
 from radhub.cli._archive import demo, import_cmd, serve
+from radhub.cli._audit import audit
+from radhub.cli._identity import apikey, org, share, user
 from radhub.cli._radiomics import radiomics
 from radhub.cli._stats import stats
 
@@ -29,6 +31,11 @@ cli.add_command(demo)
 cli.add_command(import_cmd)
 cli.add_command(stats)
 cli.add_command(radiomics)
+cli.add_command(org)
+cli.add_command(user)
+cli.add_command(apikey)
+cli.add_command(share)
+cli.add_command(audit)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

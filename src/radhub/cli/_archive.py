@@ -45,6 +45,7 @@ def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--public-url", help="external base URL for RetrieveURL/BulkDataURI (default: from the request)"),
             click.option("--allowed-callers", help="comma-separated calling AE titles to accept (default any)"),
             click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="settings file (JSON, TOML or YAML)"),
+            click.option("--auth/--no-auth", default=None, help="authentication and tenancy (default on; RADHUB_AUTH)"),
             click.option("-v", "--verbose", is_flag=True, help="log at INFO level"),
         ]
     ):
@@ -74,8 +75,10 @@ def _build(
     config_file: Path | None,
     max_request_bytes: int | None = None,
     public_url: str | None = None,
+    auth: bool | None = None,
 ) -> Settings:
     return _settings(
+        auth=auth,
         max_request_bytes=max_request_bytes,
         public_url=public_url,
         config_file=config_file,
@@ -130,12 +133,17 @@ def demo(verbose: bool, demo_data: Path | None, **kw: Any) -> None:
     _configure_logging(verbose)
     settings = _build(**kw)
     source = demo_data or default_demo_data()
+    archive = Archive.open(settings)
+    try:
+        from radhub.identity.demo import DEMO_SITE, create_demo_identities, share_demo_studies
+
+        accounts = create_demo_identities(archive)
+        if source.is_dir():
+            summary = _import_local(archive, [source], quiet=False, org=DEMO_SITE)
+        share_demo_studies(archive)
+    finally:
+        archive.close()
     if source.is_dir():
-        archive = Archive.open(settings)
-        try:
-            summary = _import_local(archive, [source], quiet=False)
-        finally:
-            archive.close()
         click.echo(
             f"demo data from {source}: {summary.stored} stored, {summary.duplicates} already present, "
             f"{summary.conflicts} conflicts, {len(summary.rejected) - summary.conflicts} rejected",
@@ -151,6 +159,17 @@ def demo(verbose: bool, demo_data: Path | None, **kw: Any) -> None:
         f"DICOM {settings.ae_title}@{settings.dicom_host}:{settings.dicom_port}",
         err=True,
     )
+    if settings.auth:
+        click.echo("demo accounts (passwords are new at every start; log in with POST /api/v1/auth/token):", err=True)
+        for a in accounts:
+            click.echo(f"  {a['username']:<16} {a['password']:<24} {a['org']:<14} {a['roles']}", err=True)
+        click.echo(
+            "  DICOM: calling AE titles STORESCU, FINDSCU, MOVESCU, GETSCU, ECHOSCU send as the demo site; "
+            "C-MOVE destination STORESCP at 127.0.0.1:11113",
+            err=True,
+        )
+    else:
+        click.echo("authentication is off (--no-auth): anyone who reaches the ports sees everything", err=True)
     run(settings)
 
 
@@ -158,8 +177,14 @@ _IMPORT_BATCH = 64
 _IMPORT_BATCH_BYTES = 256 * 1024 * 1024
 
 
-def _import_local(archive: Any, paths: list[Path], *, quiet: bool) -> Any:
+def _import_local(archive: Any, paths: list[Path], *, quiet: bool, org: str | None = None) -> Any:
     from radhub.ingest import ImportSummary, iter_import_items
+    from radhub.identity import NotFound
+
+    try:
+        org_pk = archive.directory.org(org).pk if org else None
+    except NotFound as exc:
+        raise InputError(str(exc)) from exc
 
     items = list(iter_import_items(paths))
     summary = ImportSummary()
@@ -168,7 +193,7 @@ def _import_local(archive: Any, paths: list[Path], *, quiet: bool) -> Any:
     pending: list[str] = []
     with tqdm(
         total=sum(i.size for i in items), unit="B", unit_scale=True, desc="import", file=sys.stderr, disable=quiet
-    ) as bar, archive.ingestor.batch(source="import") as batch:
+    ) as bar, archive.ingestor.batch(source="import", org_pk=org_pk) as batch:
 
         def flush() -> None:
             for path, result in zip(pending, batch.finish()):
@@ -186,7 +211,7 @@ def _import_local(archive: Any, paths: list[Path], *, quiet: bool) -> Any:
     return summary
 
 
-def _import_remote(url: str, paths: list[Path], *, quiet: bool, timeout: float) -> Any:
+def _import_remote(url: str, paths: list[Path], *, quiet: bool, timeout: float, api_key: str | None = None) -> Any:
     """Send each object with STOW-RS to a running radhub (or any DICOMweb server)."""
     import httpx
 
@@ -214,13 +239,25 @@ def _import_remote(url: str, paths: list[Path], *, quiet: bool, timeout: float) 
                     headers={
                         "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
                         "Accept": "application/dicom+json",
+                        **({"Authorization": f"Bearer {api_key}"} if api_key else {}),
                     },
                 )
             except httpx.HTTPError as exc:
                 raise click.ClickException(f"cannot reach {endpoint}: {exc}") from exc
+            if r.status_code in (401, 403):
+                raise InputError(
+                    f"{endpoint} answered {r.status_code}: {_detail(r)} (give --api-key or RADHUB_API_KEY)"
+                )
             _count_stow(summary, item.path, r)
             bar.update(item.size)
     return summary
+
+
+def _detail(r: Any) -> str:
+    try:
+        return str(r.json().get("detail", ""))
+    except ValueError:
+        return r.text[:200]
 
 
 def _count_stow(summary: Any, path: str, r: Any) -> None:
@@ -255,7 +292,12 @@ def _count_stow(summary: Any, path: str, r: Any) -> None:
 @click.option("--database-url", help="catalog URL for offline import")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON summary object on stdout")
 @click.option("--timeout", default=300.0, show_default=True, help="seconds per request with --url")
-def import_cmd(paths: tuple[Path, ...], url: str | None, data_dir: Path | None, database_url: str | None, as_json: bool, timeout: float) -> None:
+@click.option("--api-key", envvar="RADHUB_API_KEY", help="API key (or bearer token) for --url with authentication on")
+@click.option("--org", help="offline: the organisation (code or name) that owns the imported studies (default: default)")
+def import_cmd(
+    paths: tuple[Path, ...], url: str | None, data_dir: Path | None, database_url: str | None, as_json: bool,
+    timeout: float, api_key: str | None, org: str | None,
+) -> None:
     """Import DICOM files, folders and zip archives; print what was stored, present or rejected."""
     from radhub.archive import Archive
 
@@ -265,12 +307,14 @@ def import_cmd(paths: tuple[Path, ...], url: str | None, data_dir: Path | None, 
     if url and data_dir:
         raise click.UsageError("give either --url (a running server) or --data-dir (offline), not both")
     if url:
-        summary = _import_remote(url, list(paths), quiet=as_json and not sys.stderr.isatty(), timeout=timeout)
+        summary = _import_remote(
+            url, list(paths), quiet=as_json and not sys.stderr.isatty(), timeout=timeout, api_key=api_key
+        )
     else:
         settings = _settings(data_dir=data_dir, database_url=database_url)
         archive = Archive.open(settings)
         try:
-            summary = _import_local(archive, list(paths), quiet=False)
+            summary = _import_local(archive, list(paths), quiet=False, org=org)
         finally:
             archive.close()
     if as_json:

@@ -52,6 +52,7 @@ from types import TracebackType
 from typing import Any, BinaryIO, Self
 
 from radhub.config import Settings
+from radhub.catalog import DEFAULT_ORG_PK, TenantScope, current_scope, tenant_scope
 from radhub.ingest._pipeline import Ingestor, IngestResult, IngestStatus
 from radhub.ingest._tus import (
     CHECKSUM_ALGORITHMS,
@@ -169,6 +170,8 @@ class ResumableUpload:
     code: str | None = None
     reason: str | None = None
     results: tuple[dict[str, Any], ...] = field(default=())
+    owner_org: int = DEFAULT_ORG_PK
+    """The organisation that created the upload: only it sees it, and its objects are filed under it."""
 
     @property
     def is_zip(self) -> bool:
@@ -214,6 +217,7 @@ class ResumableUpload:
     def _to_record(self) -> dict[str, Any]:
         data = self.to_dict()
         data["metadata"] = dict(self.metadata)
+        data["owner_org"] = self.owner_org
         data["version"] = 1
         return data
 
@@ -230,6 +234,7 @@ class ResumableUpload:
             code=data.get("code"),
             reason=data.get("reason"),
             results=tuple(data.get("results") or ()),
+            owner_org=int(data.get("owner_org", DEFAULT_ORG_PK)),
         )
 
 
@@ -370,11 +375,16 @@ class UploadStore:
         path = self._dir(upload_id) / _RECORD
         try:
             with open(path, encoding="utf-8") as fh:
-                return ResumableUpload._from_record(json.load(fh))
+                upload = ResumableUpload._from_record(json.load(fh))
         except FileNotFoundError:
+            upload = None
+        scope = current_scope()
+        if upload is None or (scope is not None and not scope.sees(upload.owner_org)):
+            # another organisation's upload is not found either (no existence oracle)
             raise UploadNotFoundError(
                 "upload not found (it was terminated, has expired or never existed)"
             ) from None
+        return upload
 
     def _lock(self, upload_id: str, timeout: float | None = None) -> _Lock:
         return _Lock(
@@ -408,7 +418,9 @@ class UploadStore:
         if metadata.get("checksum"):
             ObjectChecksum.parse(metadata["checksum"])  # reject a bad declaration up front
         now = self.clock()
+        scope = current_scope()
         upload = ResumableUpload(
+            owner_org=scope.write_org if scope is not None else DEFAULT_ORG_PK,
             id=secrets.token_hex(16),
             length=length,
             offset=0,
@@ -557,7 +569,14 @@ class UploadStore:
         logger.info("upload %s terminated", upload_id)
 
     def sweep(self) -> int:
-        """Remove expired uploads and stray staging directories; return how many uploads were removed."""
+        """Remove expired uploads and stray staging directories; return how many uploads were removed.
+
+        The sweep sees every organisation's uploads, whoever's request runs it.
+        """
+        with tenant_scope(None):
+            return self._sweep()
+
+    def _sweep(self) -> int:
         now = self.clock()
         removed = 0
         for entry in sorted(self.root.iterdir()):
@@ -626,7 +645,11 @@ class UploadStore:
         _write_record(self._dir(upload.id), upload)
 
     def _complete(self, upload: ResumableUpload) -> ResumableUpload:
-        """Verify and ingest a complete upload; the caller holds its lock."""
+        """Verify and ingest a complete upload under its owner's organisation; the caller holds its lock."""
+        with tenant_scope(TenantScope(None, upload.owner_org)):
+            return self._complete_owned(upload)
+
+    def _complete_owned(self, upload: ResumableUpload) -> ResumableUpload:
         upload = dataclasses.replace(upload, state=UploadState.VERIFYING)
         self._save(upload)
         data = self._dir(upload.id) / _DATA

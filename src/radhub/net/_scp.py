@@ -13,8 +13,11 @@ Handlers translate DIMSE to the archive's library calls; they hold no rules.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Self
 
 from pynetdicom import AE, evt
@@ -24,6 +27,9 @@ from pynetdicom.transport import RequestHandler
 
 from radhub.archive import Archive
 from radhub.config import DicomPeer
+from pydicom.multival import MultiValue
+
+from radhub.identity import Permission, Principal, Role, current_principal, principal_context
 from radhub.net._contexts import (
     FIND_SOP_CLASSES,
     GET_SOP_CLASSES,
@@ -42,6 +48,36 @@ from radhub.retrieve import Retriever
 logger = logging.getLogger(__name__)
 
 __all__ = ["DicomServer"]
+
+_REGISTERED_TTL = 2.0
+
+
+def _refused(command: str) -> Any:
+    """The answer to a request the caller may not make (0x0124 Refused: not authorised)."""
+    if command == "C-STORE":
+        return int(DimseStatus.NOT_AUTHORIZED)
+
+    def gen() -> Iterator[Any]:
+        if command == "C-FIND":
+            yield int(DimseStatus.NOT_AUTHORIZED), None
+        elif command == "C-MOVE":
+            yield None, None  # no destination for this caller: 0xA801
+        else:
+            yield 1
+            yield int(DimseStatus.NOT_AUTHORIZED), None
+
+    return gen()
+
+
+def _in_context(gen: Iterator[Any], principal: Principal) -> Iterator[Any]:
+    """Drive a handler's generator with ``principal`` set for each step (pynetdicom iterates it later)."""
+    while True:
+        with principal_context(principal):
+            try:
+                item = next(gen)
+            except StopIteration:
+                return
+        yield item
 
 
 class _Association(Association):
@@ -86,9 +122,26 @@ class _RequestHandler(RequestHandler):
 class _ArchiveAE(AE):
     """An AE whose outgoing associations (C-MOVE destinations) send stored instances verbatim."""
 
-    def __init__(self, ae_title: str, sender: InstanceSender) -> None:
+    def __init__(self, ae_title: str, sender: InstanceSender, callers: Callable[[], list[str]] | None = None) -> None:
         super().__init__(ae_title=ae_title)
         self._sender = sender
+        self._callers = callers
+
+    @property  # type: ignore[override]
+    def require_calling_aet(self) -> list[str]:
+        """The accepted calling AE titles: with authentication, those registered to an organisation.
+
+        pynetdicom accepts any caller when the list is empty; with
+        authentication on and nothing registered the list holds one title no
+        caller can have (a backslash), so every association is rejected.
+        """
+        if self._callers is None:
+            return self._require_calling_aet
+        return self._callers() or ["\\"]
+
+    @require_calling_aet.setter
+    def require_calling_aet(self, ae_titles: list[str]) -> None:
+        AE.require_calling_aet.fset(self, ae_titles)  # type: ignore[attr-defined]
 
     def associate(self, *args: Any, **kwargs: Any) -> Association:
         assoc = super().associate(*args, **kwargs)
@@ -154,6 +207,9 @@ class DicomServer:
         ]
         self.peers = list(peers if peers is not None else s.dicom_peers)
         self.require_called_ae = require_called_ae
+        self.auth = bool(s.auth)
+        self._registered: tuple[float, dict[str, int]] = (0.0, {})
+        self._registered_lock = threading.Lock()
         sender = InstanceSender(Retriever(archive))
         self._store = StoreService(archive)
         self._find = FindService(archive, self.ae_title)
@@ -162,7 +218,7 @@ class DicomServer:
         self.ae = self._build_ae(sender)
 
     def _build_ae(self, sender: InstanceSender) -> AE:
-        ae = _ArchiveAE(self.ae_title, sender)
+        ae = _ArchiveAE(self.ae_title, sender, self._accepted_callers if self.auth else None)
         ae.maximum_pdu_size = 0
         ae.network_timeout = 60
         ae.acse_timeout = 30
@@ -179,9 +235,93 @@ class DicomServer:
         ae.require_called_aet = self.require_called_ae
         return ae
 
+    # -- identity ------------------------------------------------------------
+    def registered_callers(self) -> dict[str, int]:
+        """Calling AE titles registered to organisations (re-read at most every 2 s)."""
+        with self._registered_lock:
+            at, found = self._registered
+            if time.monotonic() - at > _REGISTERED_TTL:
+                found = self.archive.directory.ae_titles()
+                self._registered = (time.monotonic(), found)
+            return found
+
+    def _accepted_callers(self) -> list[str]:
+        registered = list(self.registered_callers())
+        if self.allowed_callers:
+            return [a for a in registered if a in self.allowed_callers]
+        return registered
+
+    def _principal(self, event: Any) -> Principal:
+        """The principal of an association: the organisation its calling AE title is registered to."""
+        assoc = event.assoc
+        ae = str(assoc.requestor.ae_title or "").strip()
+        source = f"AE:{ae}@{assoc.requestor.address}"
+        if not self.auth:
+            from radhub.identity import SYSTEM
+
+            return SYSTEM.with_source(source)
+        org_pk = self.registered_callers().get(ae)
+        if org_pk is None:  # unregistered since the association was accepted
+            return Principal("ae", ae, -1, "", frozenset(), source=source, via="dimse")
+        org = self.archive.directory.org(org_pk)
+        return Principal("ae", ae, org.pk, org.code, frozenset({Role.GATEWAY.value}), source=source, via="dimse")
+
+    def _as_caller(self, handler: Callable[[Any], Any], command: str) -> Callable[[Any], Any]:
+        """``handler`` run as the association's principal (generators: each step), with an audit record."""
+
+        need = Permission.WRITE if command == "C-STORE" else Permission.READ
+
+        def run(event: Any) -> Any:
+            principal = self._principal(event)
+            if not principal.can(need):
+                logger.warning("%s from AE %r refused: not authorised", command, principal.name[:16])
+                return _refused(command)
+            with principal_context(principal):
+                if command in ("C-FIND", "C-MOVE", "C-GET"):
+                    self._audit_request(event, command)
+                result = handler(event)
+            if inspect.isgenerator(result):
+                return _in_context(result, principal)
+            return result
+
+        return run
+
+    def _audit_request(self, event: Any, command: str) -> None:
+        try:
+            ident = event.identifier
+            level = str(ident.get("QueryRetrieveLevel", ""))
+            value = ident.get("StudyInstanceUID", "")
+            studies = tuple(str(u) for u in (value if isinstance(value, MultiValue) else [value]) if u)
+        except Exception:  # noqa: BLE001 - a malformed identifier is answered by the handler
+            level, studies = "", ()
+        self.archive.record(
+            "query" if command == "C-FIND" else "study.read",
+            object_type="dimse",
+            study_uids=studies[:50],
+            detail={"method": command, "reason": level[:16]},
+        )
+
+    def _on_rejected(self, event: Any) -> None:
+        assoc = event.assoc
+        ae = str(assoc.requestor.ae_title or "").strip()
+        logger.warning("association from AE %r at %s rejected: calling AE title not registered", ae[:16], assoc.requestor.address)
+        from radhub.audit import AuditEvent
+
+        self.archive.audit.record(
+            AuditEvent(
+                "association.rejected", "denied", user=ae[:16], source=f"AE:{ae[:16]}@{assoc.requestor.address}",
+                object_type="dimse", detail={"reason": "calling AE title not registered"},
+            )
+        )
+
     def peer(self, ae_title: str) -> DicomPeer | None:
-        """The configured C-MOVE destination with this AE title, if any."""
+        """The C-MOVE destination with this AE title: with authentication, one registered to the caller's organisation."""
         wanted = ae_title.strip()
+        if self.auth:
+            principal = current_principal()
+            if principal.kind != "system":
+                found = self.archive.directory.destination(principal.org_pk, wanted)
+                return DicomPeer(ae_title=found[0], host=found[1], port=found[2]) if found else None
         for p in self.peers:
             if p.ae_title.strip() == wanted:
                 return p
@@ -191,10 +331,11 @@ class DicomServer:
         """pynetdicom event handlers bound to this server."""
         return [
             (evt.EVT_C_ECHO, self._on_echo),
-            (evt.EVT_C_STORE, self._store),
-            (evt.EVT_C_FIND, self._find),
-            (evt.EVT_C_MOVE, self._retrieve.move),
-            (evt.EVT_C_GET, self._retrieve.get),
+            (evt.EVT_C_STORE, self._as_caller(self._store, "C-STORE")),
+            (evt.EVT_C_FIND, self._as_caller(self._find, "C-FIND")),
+            (evt.EVT_C_MOVE, self._as_caller(self._retrieve.move, "C-MOVE")),
+            (evt.EVT_C_GET, self._as_caller(self._retrieve.get, "C-GET")),
+            (evt.EVT_REJECTED, self._on_rejected),
         ]
 
     # -- lifecycle ---------------------------------------------------------

@@ -33,6 +33,8 @@ class DimseStatus(IntEnum):
     complete with one or more failures or warnings."""
     DUPLICATE_SOP_INSTANCE = 0x0111
     """C-STORE under the ``reject`` conflict policy: the SOP Instance UID is in use."""
+    NOT_AUTHORIZED = 0x0124
+    """Refused: the calling AE title's organisation may not make this request (PS3.7 C.4.2.1.4)."""
     SOP_CLASS_NOT_SUPPORTED = 0x0122
     """C-STORE: the Affected SOP Class UID is not the presentation context's abstract syntax."""
     OUT_OF_RESOURCES = 0xA700

@@ -32,6 +32,7 @@ _HEAD_BYTES = 1 << 16
 
 # Error Comments per ingest rejection code: they name the problem, never a value.
 _REJECT_TEXT = {
+    "uid_in_use": "a UID of this object is used by another organisation's object",
     "empty": "the data set is empty",
     "not_dicom": "the data set cannot be parsed",
     "truncated": "the data set ends before its declared lengths",
@@ -78,6 +79,8 @@ def store_status(result: IngestResult, policy: ConflictPolicy) -> tuple[DimseSta
                 "conflict: another object with this SOP Instance UID is stored",
             )
         return DimseStatus.WARNING, "conflict: another object with this SOP Instance UID is kept"
+    if code == "uid_in_use":
+        return DimseStatus.DUPLICATE_SOP_INSTANCE, "uid_in_use: " + _REJECT_TEXT[code]
     if code == "too_large":
         return (
             DimseStatus.OUT_OF_RESOURCES,
