@@ -67,6 +67,10 @@ class Archive:
         from radhub.audit import AuditLog
 
         audit = AuditLog(catalog.engine)
+        if settings.audit_syslog:
+            from radhub.audit import SyslogSender
+
+            audit.forwarders.append(SyslogSender.from_url(settings.audit_syslog))
         ingestor = Ingestor(store, catalog, settings, listeners=[metrics.on_ingest])
         archive = cls(settings, store, catalog, ingestor, metrics, Directory(catalog), audit)
         ingestor.listeners.append(archive._audit_ingest)

@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     oidc_audience: str | None = None
     oidc_username_claim: str = "preferred_username"
     audit_syslog: str | None = Field(
-        default=None, description="HOST:PORT of an ATNA audit repository (syslog over TCP) to send audit records to"
+        default=None, description="HOST:PORT (TCP) or tls://HOST:PORT of an ATNA audit record repository (RFC 5424 syslog) to send audit records to"
     )
 
     @field_validator("ae_title")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,8 +84,13 @@ def test_an_unregistered_ae_title_is_rejected_and_logged(dimse: tuple[Any, Dicom
         assoc = ae.associate("127.0.0.1", server.port, ae_title=SERVER_AE)
     assert assoc.is_rejected
     assert any("STRANGER" in r.getMessage() and "rejected" in r.getMessage() for r in caplog.records)
-    archive.audit.flush()
-    rejected = archive.audit.query(action="association.rejected")
+    deadline = time.monotonic() + 5  # the server records the rejection after sending it
+    while True:
+        archive.audit.flush()
+        rejected = archive.audit.query(action="association.rejected")
+        if rejected or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert rejected and rejected[0]["outcome"] == "denied"
     # dcmtk's echoscu with an unregistered title is rejected too
     out = run_dcmtk("echoscu", "-aet", "NOBODY", "-aec", SERVER_AE, "127.0.0.1", str(server.port))
@@ -155,7 +162,7 @@ def test_c_move_goes_only_to_destinations_of_the_callers_organisation(dimse: tup
 
     # B may not use A's destination, even for B's own studies: the destination is unknown to B
     out_b = movescu("MODALITY_B", "DEST_A")
-    assert "a801" in out_b.lower() or "Move Destination unknown" in out_b
+    assert "movedestinationunknown" in out_b.lower()
     assert dest.files() == []
     out_a = movescu("MODALITY_A", "DEST_A")
     assert "Completed Suboperations    : 1" in out_a or len(dest.files()) == 1

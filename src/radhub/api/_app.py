@@ -131,13 +131,10 @@ def _include_api(app: FastAPI) -> None:
 
 
 def _include_v1(app: FastAPI) -> None:
+    from radhub.api.audit import router as audit_router
     from radhub.api.identity import router as identity_router
 
     app.include_router(identity_router, prefix="/api/v1")
-    try:
-        from radhub.api.audit import router as audit_router
-    except ImportError:  # pragma: no cover - the audit API is part of the package
-        return
     app.include_router(audit_router, prefix="/api/v1")
 
 

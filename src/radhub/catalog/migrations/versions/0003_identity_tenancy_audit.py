@@ -128,6 +128,8 @@ def upgrade() -> None:
     op.bulk_insert(
         orgs, [{"pk": 1, "name": "default", "code": "default", "kind": "requesting", "created_at": datetime.utcnow()}]
     )
+    if op.get_bind().dialect.name == "postgresql":  # the explicit pk 1 did not advance the serial
+        op.execute("SELECT setval(pg_get_serial_sequence('organisations', 'pk'), (SELECT MAX(pk) FROM organisations))")
 
     # every existing patient and study belongs to the default organisation
     with op.batch_alter_table("patients") as b:
