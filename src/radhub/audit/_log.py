@@ -188,6 +188,7 @@ class AuditLog:
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
+            conn.execution_options(radhub_audit=True)  # tells the audit writer's commits from the catalog's
             if self._sqlite:
                 conn.execution_options(radhub_write=True)
             with conn.begin():

@@ -258,4 +258,6 @@ class Authenticator:
             raise AuthenticationError("the token's subject is not a radhub user")
         if user.disabled:
             raise AuthenticationError("the account is disabled")
+        if user.oidc_subject is None and not self.directory.bind_subject(user.pk, str(claims["sub"])):
+            raise AuthenticationError("the token's subject is not a radhub user")  # bound to another subject meanwhile
         return self.principal_for_user(user, source=source, via="oidc")

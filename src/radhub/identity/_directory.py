@@ -289,6 +289,14 @@ class Directory:
             row = conn.execute(select(users).where(users.c.oidc_subject == subject)).first()
         return _user(row) if row else None
 
+    def bind_subject(self, user_pk: int, subject: str) -> bool:
+        """Record the OIDC subject of a user first matched by username (only if none is bound yet)."""
+        with self.catalog._write_conn() as conn:
+            n = conn.execute(
+                update(users).where(users.c.pk == user_pk, users.c.oidc_subject.is_(None)).values(oidc_subject=subject)
+            ).rowcount
+        return bool(n)
+
     def users(self, org: str | int | None = None) -> list[User]:
         q = select(users).order_by(users.c.pk)
         if org is not None:
