@@ -72,8 +72,10 @@ class AuditEvent:
         }
 
 
-def iso(at: datetime) -> str:
-    """``2026-12-07T10:00:00.123456Z`` (stored times are naive UTC)."""
+def iso(at: datetime | str) -> str:
+    """``2026-12-07T10:00:00.123456Z`` (stored times are naive UTC; a driver may hand back text)."""
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
     return at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
