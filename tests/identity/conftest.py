@@ -123,16 +123,9 @@ def build_world(tmp_path: Path, database_url: str | None = None, **settings: Any
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = build_world(tmp_path)
-    yield w
-    w.client.close()
-    w.archive.close()
-
-
-@pytest.fixture
-def pg_world(tmp_path: Path, postgres_server: Any) -> Iterator[World]:
-    w = build_world(tmp_path, postgres_server.create_database())
+def world(tmp_path: Path, database_url: str) -> Iterator[World]:
+    """The world on SQLite + files and on PostgreSQL (``database_url`` is parametrised)."""
+    w = build_world(tmp_path, database_url)
     yield w
     w.client.close()
     w.archive.close()

@@ -181,3 +181,39 @@ def test_security_headers_on_every_response(world: World) -> None:
         assert r.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
         assert r.headers["referrer-policy"] == "no-referrer"
+
+
+PUBLIC = {"/healthz", "/openapi.json", "/api/docs", "/api/docs/oauth2-redirect", "/api/v1/auth/token",
+          "/api/v1/auth/refresh", "/api/v1/auth/login", "/api/v1/auth/logout"}
+
+
+def _routes(routes: list, prefix: str = "") -> list[tuple[str, set[str]]]:
+    """(path template, methods) of every route, through included routers and mounts."""
+    from starlette.routing import Mount, Route
+
+    out: list[tuple[str, set[str]]] = []
+    for route in routes:
+        if hasattr(route, "original_router"):  # FastAPI's included router
+            out += _routes(route.original_router.routes, prefix + route.include_context.prefix)
+        elif isinstance(route, Mount):
+            out.append((prefix + route.path + "/x", {"GET", "POST"}))
+        elif isinstance(route, Route) or hasattr(route, "methods"):
+            out.append((prefix + route.path, set(route.methods or {"GET"}) - {"HEAD"}))
+    return out
+
+
+def test_every_registered_route_refuses_an_anonymous_caller(world: World) -> None:
+    """Walk the application's routes (so a route added later is covered): all but the public few answer 401."""
+    import re
+
+    c = world.client
+    checked = 0
+    for template, methods in _routes(c.app.routes):  # type: ignore[attr-defined]
+        path = re.sub(r"\{[^}]+\}", "1.2.3", template)
+        for method in methods:
+            r = c.request(method, path)
+            if template in PUBLIC:
+                continue
+            assert r.status_code == 401, (method, template, r.status_code)
+            checked += 1
+    assert checked > 40
