@@ -196,3 +196,19 @@ def test_another_sites_upload_is_not_found(world: World) -> None:
     assert status["summary"]["stored"] == 1
     assert _meta(world, uids_of(data)[0], "reader_a") == 200
     assert _meta(world, uids_of(data)[0], "tech_b") == 404
+
+
+def test_metrics_are_the_platforms_and_carry_no_identifiers(world: World) -> None:
+    import pytest as _pytest
+
+    from radhub.identity import IdentityError
+
+    body = world.client.get("/metrics", headers=world.auth("monitor")).text
+    assert "radhub_studies_stored 2.0" in body  # every site's studies, for the platform's monitor
+    for uid in (*world.studies["site-a"], *world.studies["site-b"]):
+        assert uid not in body
+    assert "TENANT^" not in body and "PID-site" not in body
+    with _pytest.raises(IdentityError, match="platform"):
+        world.archive.directory.create_api_key("site-a", "own prometheus", roles="monitor")
+    r = world.client.post("/api/v1/apikeys", json={"name": "p", "roles": ["monitor"]}, headers=world.auth("admin_a"))
+    assert r.status_code == 400, r.text

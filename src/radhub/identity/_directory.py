@@ -363,8 +363,9 @@ class Directory:
         if not 0 < len((name or "").strip()) <= 128:
             raise IdentityError("an API key needs a name of 1-128 characters")
         role_list = check_roles(roles, machine=True)
-        if Role.PLATFORM_ADMIN.value in role_list and o.kind != "platform":
-            raise IdentityError("platform_admin is a role of a platform organisation")
+        for platform_only in (Role.PLATFORM_ADMIN.value, Role.MONITOR.value):
+            if platform_only in role_list and o.kind != "platform":  # /metrics counts every site's traffic
+                raise IdentityError(f"{platform_only} is a role of a platform organisation")
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         expires = _utcnow() + timedelta(days=days) if days else None
