@@ -183,6 +183,11 @@ def _replacements(p: PlannedInstance) -> list[tuple[str, str]]:
     ]
 
 
+def site_of(study_uid: str, sites: int) -> int:
+    """The site (0 .. sites-1) a study of the plan belongs to in the authenticated mode."""
+    return int(study_uid.rsplit(".", 1)[-1]) % sites
+
+
 class TemplateSet:
     """Header-only template objects per modality, as Part 10 bytes."""
 
@@ -211,13 +216,15 @@ class TemplateSet:
 class RadhubBulkLoader:
     """Appends planned instances to a radhub catalog through the bulk index path."""
 
-    def __init__(self, database_url: str, data_dir: Path, templates: TemplateSet) -> None:
+    def __init__(self, database_url: str, data_dir: Path, templates: TemplateSet, *, org_pks: list[int] | None = None) -> None:
         from radhub.archive import Archive
         from radhub.config import Settings
         from radhub.dicom import read_header
         from radhub.ingest._pipeline import build_record
 
         self.archive = Archive.open(Settings(data_dir=data_dir, database_url=database_url), sweep=False)
+        self.org_pks = org_pks
+        """Authenticated mode: the organisations the studies are spread over (:func:`site_of`)."""
         self.templates: dict[str, tuple[object, str]] = {}
         for modality, raw in templates.bytes.items():
             writer = self.archive.store.writer()
@@ -245,6 +252,7 @@ class RadhubBulkLoader:
                 instance_number=str(p.instance_number),
                 series_number=str(p.series_number),
                 metadata=meta,
+                **({"org_pk": self.org_pks[site_of(p.study_uid, len(self.org_pks))]} if self.org_pks else {}),
             )
 
     def load(self, planned: list[PlannedInstance]) -> dict[str, int]:

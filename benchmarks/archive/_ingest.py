@@ -127,8 +127,8 @@ def _count_stow(response: httpx.Response) -> tuple[int, int, int]:
     return ok, conflicts, len(failures) - conflicts
 
 
-def _stow_client(url: str, studies: list[CorpusStudy], progress: _Progress) -> None:
-    with httpx.Client(timeout=600, headers={"Accept-Encoding": "identity"}) as client:
+def _stow_client(url: str, studies: list[CorpusStudy], progress: _Progress, auth: dict[str, str]) -> None:
+    with httpx.Client(timeout=600, headers={"Accept-Encoding": "identity", **auth}) as client:
         for batch in _batches(studies):
             boundary = uuid.uuid4().hex
             length, body = _multipart(batch, boundary)
@@ -181,7 +181,7 @@ def run_ingest(server: Server, corpus: Corpus, *, protocol: str, clients: int) -
     total = len(corpus.files)
     progress = _Progress()
     if protocol == "stow":
-        targets = [threading.Thread(target=_stow_client, args=(server.dicomweb, p, progress)) for p in parts]
+        targets = [threading.Thread(target=_stow_client, args=(server.dicomweb, p, progress, server.headers)) for p in parts]
     elif protocol == "cstore":
         targets = [threading.Thread(target=_cstore_client, args=(server, p, progress)) for p in parts]
     else:

@@ -28,10 +28,18 @@ from benchmarks.archive._measure import percentile
 QUERIES = ("patient_id", "patient_name", "date_modality", "study_series", "study_instances")
 
 
-def query_set(plan: CatalogPlan, n_studies: int, rounds: int, seed: int = 11) -> list[dict[str, tuple[str, dict[str, str]]]]:
-    """``rounds`` rounds of (path, params) per query kind, using studies of the first ``n_studies``."""
+def query_set(
+    plan: CatalogPlan, n_studies: int, rounds: int, seed: int = 11, *, site: Callable[[str], int] | None = None
+) -> list[dict[str, tuple[str, dict[str, str]]]]:
+    """``rounds`` rounds of (path, params) per query kind, using studies of the first ``n_studies``.
+
+    With ``site`` (study UID -> site index), the values come from site 0's studies only: the
+    authenticated mode queries as that site.
+    """
     rng = random.Random(seed)
     studies: list[PlannedStudy] = plan.studies[:n_studies]
+    if site is not None:
+        studies = [s for s in studies if site(s.study_uid) == 0] or studies
     ct = [s for s in studies if s.modality == "CT"] or studies
     out = []
     for _ in range(rounds):
@@ -55,16 +63,18 @@ def query_set(plan: CatalogPlan, n_studies: int, rounds: int, seed: int = 11) ->
 
 
 def run_queries(
-    servers: dict[str, str],
+    servers: dict[str, tuple[str, dict[str, str]]],
     queries: list[dict[str, tuple[str, dict[str, str]]]],
     *,
     warmup: int = 5,
     on_round: Callable[[int], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Latency percentiles (ms) per server (name -> DICOMweb root URL) and query kind."""
+    """Latency percentiles (ms) per server (name -> (DICOMweb root URL, auth headers)) and query kind."""
     clients = {
-        name: httpx.Client(base_url=url, timeout=120, headers={"Accept": "application/dicom+json", "Accept-Encoding": "identity"})
-        for name, url in servers.items()
+        name: httpx.Client(
+            base_url=url, timeout=120, headers={"Accept": "application/dicom+json", "Accept-Encoding": "identity", **auth}
+        )
+        for name, (url, auth) in servers.items()
     }
     lat: dict[str, dict[str, list[float]]] = {n: {q: [] for q in QUERIES} for n in servers}
     counts: dict[str, dict[str, list[int]]] = {n: {q: [] for q in QUERIES} for n in servers}

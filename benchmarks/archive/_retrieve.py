@@ -42,7 +42,7 @@ def targets_of(corpus: Corpus) -> tuple[list[str], list[str]]:
     return inst, render
 
 
-def _fetch_all(base: str, urls: list[str], accept: str, clients: int) -> dict[str, Any]:
+def _fetch_all(base: str, urls: list[str], accept: str, clients: int, auth: dict[str, str]) -> dict[str, Any]:
     done = [0]
     nbytes = [0]
     errors: list[str] = []
@@ -50,7 +50,7 @@ def _fetch_all(base: str, urls: list[str], accept: str, clients: int) -> dict[st
 
     def worker(k: int) -> None:
         order = urls[k * len(urls) // clients :] + urls[: k * len(urls) // clients]
-        with httpx.Client(base_url=base, timeout=120, headers={"Accept": accept, "Accept-Encoding": "identity"}) as c:
+        with httpx.Client(base_url=base, timeout=120, headers={"Accept": accept, "Accept-Encoding": "identity", **auth}) as c:
             for u in order:
                 r = c.get(u)
                 with lock:
@@ -90,6 +90,6 @@ def run_retrieve(server: Server, urls: tuple[list[str], list[str]], *, clients: 
     inst, render = urls
     return {
         # transfer-syntax=*: as stored (Orthanc would otherwise transcode, and cannot decode JPEG 2000)
-        "instance": _fetch_all(server.dicomweb, inst, 'multipart/related; type="application/dicom"; transfer-syntax=*', clients),
-        "rendered": _fetch_all(server.dicomweb, render, "image/jpeg", clients),
+        "instance": _fetch_all(server.dicomweb, inst, 'multipart/related; type="application/dicom"; transfer-syntax=*', clients, server.headers),
+        "rendered": _fetch_all(server.dicomweb, render, "image/jpeg", clients, server.headers),
     }

@@ -12,16 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.archive._catalogs import CatalogPlan, RadhubBulkLoader, TemplateSet, load_orthanc
+from benchmarks.archive._catalogs import CatalogPlan, RadhubBulkLoader, TemplateSet, load_orthanc, site_of
 from benchmarks.archive._corpus import Corpus, generated_corpus, real_corpus
 from benchmarks.archive._ingest import run_ingest
 from benchmarks.archive._measure import machine, median
 from benchmarks.archive._query import QUERIES, query_set, run_queries
 from benchmarks.archive._retrieve import load as load_retrieve
 from benchmarks.archive._retrieve import run_retrieve, targets_of
-from benchmarks.archive._servers import OrthancServer, RadhubServer, Server, Targets, available_targets
+from benchmarks.archive._servers import SITES, OrthancServer, RadhubServer, Server, Targets, available_targets
 
 WORKLOADS = ("ingest", "query", "retrieve")
+SITE_SUFFIX = "+site"
+"""Authenticated query mode: ``radhub-postgresql+site`` is the same server queried as one of 10 sites."""
 
 
 def log(msg: str) -> None:
@@ -46,6 +48,8 @@ class Options:
     rounds: int = 200
     retrieve_corpus: str = "small"
     keep: bool = False
+    auth: bool = False
+    """radhub with authentication and tenancy on (API keys, 10 sites; query as one site and as the platform)."""
 
 
 def _corpus(name: str, data_dir: Path) -> Corpus:
@@ -58,7 +62,7 @@ def _pair(target: str, targets: list[str]) -> str | None:
     """The Orthanc target a radhub target is compared with."""
     if not target.startswith("radhub"):
         return None
-    same = "orthanc-" + target.split("-", 1)[1]
+    same = "orthanc-" + target.split("-", 1)[1].removesuffix(SITE_SUFFIX)
     if same in targets:
         return same
     return "orthanc-sqlite" if "orthanc-sqlite" in targets else None
@@ -158,8 +162,8 @@ def query(opts: Options, targets: Targets, out: dict[str, Any]) -> None:
         for name in opts.targets:
             s = targets.new(name, "query")
             if isinstance(s, RadhubServer):
-                url = s.database_url or f"sqlite:///{(s.data_dir / 'catalog.sqlite').resolve()}"
-                loaders[name] = RadhubBulkLoader(url, s.data_dir, templates)
+                s.provision()
+                loaders[name] = RadhubBulkLoader(s.catalog_url, s.data_dir, templates, org_pks=s.site_org_pks or None)
             s.start()
             servers[name] = s
         pushed_back: list[Any] = []
@@ -175,21 +179,26 @@ def query(opts: Options, targets: Targets, out: dict[str, Any]) -> None:
                 planned.append(p)
             loaded += len(planned)
             n_studies = len(plan.studies) - len(pushed_back)
-            active: dict[str, str] = {}
+            active: dict[str, tuple[str, dict[str, str]]] = {}
             for name, s in servers.items():
                 t0 = time.perf_counter()
                 if name in loaders:
                     info = loaders[name].load(planned)
                     log(f"  {name}: bulk-indexed {info['created']} instances in {time.perf_counter() - t0:.1f}s (total {loaded})")
-                    active[name] = s.dicomweb
+                    if opts.auth and isinstance(s, RadhubServer):
+                        active[name] = (s.dicomweb, s.platform_headers)  # authenticated, no tenant filter
+                        active[name + SITE_SUFFIX] = (s.dicomweb, s.headers)  # as site 1 of 10
+                    else:
+                        active[name] = (s.dicomweb, s.headers)
                 elif isinstance(s, OrthancServer):
                     if scale > opts.orthanc_max_scale:
                         log(f"  {name}: not loaded past --orthanc-max-scale={opts.orthanc_max_scale}")
                         continue
                     n = load_orthanc(s.base_url, templates, planned)
                     log(f"  {name}: stored {n} header-only instances via REST in {time.perf_counter() - t0:.1f}s (total {loaded})")
-                    active[name] = s.dicomweb
-            qs = query_set(plan, n_studies, opts.rounds + 5)
+                    active[name] = (s.dicomweb, s.headers)
+            site = (lambda uid: site_of(uid, SITES)) if opts.auth else None
+            qs = query_set(plan, n_studies, opts.rounds + 5, site=site)
             log(f"query scale {loaded} instances ({n_studies} studies): {opts.rounds} rounds on {', '.join(active)}")
             res = run_queries(active, qs, warmup=5)
             for name, per in res.items():
@@ -221,6 +230,10 @@ def print_query(results: list[dict[str, Any]], target_names: list[str]) -> None:
         if other:
             ratios = [_fmt_ratio(r["queries"][q]["p95_ms"], other["queries"][q]["p95_ms"]) for q in QUERIES]
             print(f"{'':>8s} {'  p95 vs ' + pair.split('-')[1]:18s} " + " ".join(f"{x:>24s}" for x in ratios))
+        unfiltered = by.get((r["scale"], r["target"].removesuffix(SITE_SUFFIX))) if r["target"].endswith(SITE_SUFFIX) else None
+        if unfiltered:
+            ratios = [_fmt_ratio(r["queries"][q]["p95_ms"], unfiltered["queries"][q]["p95_ms"]) for q in QUERIES]
+            print(f"{'':>8s} {'  p95 vs no filter':18s} " + " ".join(f"{x:>24s}" for x in ratios))
 
 
 # ---------------------------------------------------------------------------
@@ -308,7 +321,7 @@ def run(opts: Options, requested_targets: list[str] | None) -> dict[str, Any]:
     opts.data_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"machine_before": machine(), "targets": ok, "skipped": skipped, "options": _opts_dict(opts)}
     log(f"machine: {out['machine_before']}")
-    targets = Targets(Path(tempfile.mkdtemp(prefix="run-", dir=opts.workdir)), ok)
+    targets = Targets(Path(tempfile.mkdtemp(prefix="run-", dir=opts.workdir)), ok, auth=opts.auth)
     try:
         for w in opts.workloads:
             log(f"== workload {w}")

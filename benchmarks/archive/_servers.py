@@ -28,6 +28,8 @@ ORTHANC_PLUGINS = Path("/usr/share/orthanc/plugins")
 ORTHANC_DICOMWEB = ORTHANC_PLUGINS / "libOrthancDicomWeb.so"
 ORTHANC_PG_INDEX = ORTHANC_PLUGINS / "libOrthancPostgreSQLIndex.so"
 
+SITES = 10
+"""Requesting sites of the authenticated mode (the catalog's studies are spread over them)."""
 TARGETS = ("radhub-sqlite", "radhub-postgresql", "orthanc-sqlite", "orthanc-postgresql")
 
 
@@ -161,6 +163,8 @@ class Server(Protocol):
     dicom_port: int
     ae_title: str
     proc: subprocess.Popen[bytes] | None
+    headers: dict[str, str]
+    """HTTP headers every request sends (radhub's API key in authenticated mode)."""
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -202,6 +206,8 @@ class RadhubServer:
     database_url: str | None = None
     extra_env: dict[str, str] | None = None
     ae_title: str = "RADHUB"
+    auth: bool = False
+    """Authentication and tenancy on: SITES sites, the benchmark's AE title and key belong to the first."""
 
     def __post_init__(self) -> None:
         self.data_dir = self.workdir / "data"
@@ -212,8 +218,39 @@ class RadhubServer:
         self.dicomweb = self.base_url + "/dicomweb"
         self.log = self.workdir / "radhub.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.headers: dict[str, str] = {}
+        self.platform_headers: dict[str, str] = {}
+        self.site_org_pks: list[int] = []
+
+    @property
+    def catalog_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'catalog.sqlite').resolve()}"
+
+    def provision(self) -> None:
+        """Authenticated mode: SITES requesting sites and a platform, API keys, the AE title BENCH (first site)."""
+        if self.headers or not self.auth:
+            return
+        from radhub.catalog import Catalog
+        from radhub.identity import Directory
+
+        catalog = Catalog(self.catalog_url)
+        try:
+            d = Directory(catalog)
+            d.create_org("Platform", kind="platform", code="platform")
+            pks = []
+            for i in range(1, SITES + 1):
+                pks.append(d.create_org(f"Site {i:02d}", kind="requesting", code=f"site-{i:02d}").pk)
+            d.add_ae("site-01", "BENCH")
+            self.site_org_pks = pks
+            self.headers = {"Authorization": "Bearer " + d.create_api_key("site-01", "benchmark gateway")[1]}
+            self.platform_headers = {
+                "Authorization": "Bearer " + d.create_api_key("platform", "benchmark platform", roles="platform_admin")[1]
+            }
+        finally:
+            catalog.close()
 
     def start(self, timeout: float = 300) -> None:
+        self.provision()
         args = [
             sys.executable, "-m", "radhub.cli", "serve",
             "--data-dir", str(self.data_dir),
@@ -223,6 +260,7 @@ class RadhubServer:
         ]
         if self.database_url:
             args += ["--database-url", self.database_url]
+        args.append("--auth" if self.auth else "--no-auth")
         env = {**os.environ, **(self.extra_env or {})}
         src = env.get("RADHUB_BENCH_SRC")
         if src:  # benchmark the radhub of another checkout (its src/ directory)
@@ -235,7 +273,7 @@ class RadhubServer:
         _terminate(self.proc)
 
     def instance_count(self) -> int:
-        r = httpx.get(self.base_url + "/api/archive/totals", timeout=60)
+        r = httpx.get(self.base_url + "/api/archive/totals", timeout=60, headers=self.platform_headers or self.headers)
         r.raise_for_status()
         return int(r.json()["instances"])
 
@@ -262,6 +300,7 @@ class OrthancServer:
         self.dicom_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.dicomweb = self.base_url + "/dicom-web"
+        self.headers: dict[str, str] = {}
         self.log = self.workdir / "orthanc.log"
         self.config_path = self.workdir / "orthanc.json"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -322,9 +361,10 @@ class OrthancServer:
 class Targets:
     """Creates fresh servers of the requested kinds; owns the shared PostgreSQL cluster."""
 
-    def __init__(self, workdir: Path, names: list[str]) -> None:
+    def __init__(self, workdir: Path, names: list[str], *, auth: bool = False) -> None:
         self.workdir = workdir
         self.names = names
+        self.auth = auth
         self._pg: PostgresCluster | None = None
 
     @property
@@ -338,10 +378,10 @@ class Targets:
         wd = self.workdir / f"{name}-{tag}"
         wd.mkdir(parents=True, exist_ok=True)
         if name == "radhub-sqlite":
-            return RadhubServer(name, wd)
+            return RadhubServer(name, wd, auth=self.auth)
         if name == "radhub-postgresql":
             db = database or self.pg.create_database("radhub")
-            return RadhubServer(name, wd, database_url=self.pg.url(db))
+            return RadhubServer(name, wd, database_url=self.pg.url(db), auth=self.auth)
         if name == "orthanc-sqlite":
             return OrthancServer(name, wd)
         if name == "orthanc-postgresql":
