@@ -56,7 +56,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"generated data and server directories (default {DEFAULT_ROOT})")
     r.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file (default <root>/results-<time>.json)")
     r.add_argument("--keep", action="store_true", help="keep server directories and databases")
-    r.add_argument("--auth", action="store_true", help="radhub with authentication and tenancy on (API keys; 10 sites; queries as one site and as the platform)")
+    r.add_argument(
+        "--auth", nargs="?", const="on", choices=["on", "both"], default=None,
+        help="radhub with authentication and tenancy on (API keys; 10 sites; queries as one site and as the platform); "
+        "'both' also runs each radhub target without (as radhub-...+auth beside radhub-...)",
+    )
 
     rep = sub.add_parser("report", help="markdown tables of results JSON files (for benchmarks/README.md)")
     rep.add_argument("results", nargs="+", type=Path)

@@ -22,6 +22,8 @@ from benchmarks.archive._retrieve import run_retrieve, targets_of
 from benchmarks.archive._servers import SITES, OrthancServer, RadhubServer, Server, Targets, available_targets
 
 WORKLOADS = ("ingest", "query", "retrieve")
+AUTH_SUFFIX = "+auth"
+"""``--auth both``: the authenticated twin of a radhub target."""
 SITE_SUFFIX = "+site"
 """Authenticated query mode: ``radhub-postgresql+site`` is the same server queried as one of 10 sites."""
 
@@ -48,8 +50,9 @@ class Options:
     rounds: int = 200
     retrieve_corpus: str = "small"
     keep: bool = False
-    auth: bool = False
-    """radhub with authentication and tenancy on (API keys, 10 sites; query as one site and as the platform)."""
+    auth: str | None = None
+    """``on``: radhub with authentication and tenancy on (API keys, 10 sites; query as one site and as the
+    platform); ``both``: each radhub target also without (the authenticated one named ``<target>+auth``)."""
 
 
 def _corpus(name: str, data_dir: Path) -> Corpus:
@@ -62,7 +65,7 @@ def _pair(target: str, targets: list[str]) -> str | None:
     """The Orthanc target a radhub target is compared with."""
     if not target.startswith("radhub"):
         return None
-    same = "orthanc-" + target.split("-", 1)[1].removesuffix(SITE_SUFFIX)
+    same = "orthanc-" + target.split("-", 1)[1].removesuffix(SITE_SUFFIX).removesuffix(AUTH_SUFFIX)
     if same in targets:
         return same
     return "orthanc-sqlite" if "orthanc-sqlite" in targets else None
@@ -96,7 +99,7 @@ def ingest(opts: Options, targets: Targets, out: dict[str, Any]) -> None:
                     r.update(target=name, repetition=rep)
                     runs.append(r)
                     log(
-                        f"  {name:18s} {protocol:6s} x{clients} rep {rep}: {r['instances_per_s']:8.1f} inst/s "
+                        f"  {name:22s} {protocol:6s} x{clients} rep {rep}: {r['instances_per_s']:8.1f} inst/s "
                         f"{r['mb_per_s']:7.1f} MB/s peak RSS {r.get('rss_peak_mb', 0):.0f} MB"
                         + (f"  ERRORS {r['errors'][:1]}" if r.get("errors") else "")
                     )
@@ -139,11 +142,11 @@ def print_ingest(summary: list[dict[str, Any]]) -> None:
         "\nINGEST (medians; inst/s = objects processed per second: acknowledged, or refused as a conflict; "
         "ratio = radhub / Orthanc, >= 1.0 is the target)"
     )
-    print(f"{'corpus':16s} {'proto':6s} {'cl':>2s} {'target':18s} {'inst':>6s} {'inst/s':>8s} {'MB/s':>7s} {'peakRSS':>8s} {'RSS+':>6s} {'confl':>5s} {'fail':>4s} {'ratio':>14s}")
+    print(f"{'corpus':16s} {'proto':6s} {'cl':>2s} {'target':22s} {'inst':>6s} {'inst/s':>8s} {'MB/s':>7s} {'peakRSS':>8s} {'RSS+':>6s} {'confl':>5s} {'fail':>4s} {'ratio':>14s}")
     for r in sorted(summary, key=lambda r: (r["corpus"], r["protocol"], r["clients"], r["target"])):
         ratio = f"{r['ratio']:.2f}x {r['vs'].split('-')[1][:2]}" if r.get("ratio") is not None else ""
         print(
-            f"{r['corpus']:16s} {r['protocol']:6s} {r['clients']:>2d} {r['target']:18s} {r['instances']:>6d} "
+            f"{r['corpus']:16s} {r['protocol']:6s} {r['clients']:>2d} {r['target']:22s} {r['instances']:>6d} "
             f"{r['instances_per_s']:>8.1f} {r['mb_per_s']:>7.1f} {r['rss_peak_mb']:>8.0f} {r['rss_growth_after_q1_mb']:>6.1f} "
             f"{r.get('conflicts', 0):>5d} {r['failed']:>4d} {ratio:>14s}"
         )
@@ -185,7 +188,7 @@ def query(opts: Options, targets: Targets, out: dict[str, Any]) -> None:
                 if name in loaders:
                     info = loaders[name].load(planned)
                     log(f"  {name}: bulk-indexed {info['created']} instances in {time.perf_counter() - t0:.1f}s (total {loaded})")
-                    if opts.auth and isinstance(s, RadhubServer):
+                    if isinstance(s, RadhubServer) and s.auth:
                         active[name] = (s.dicomweb, s.platform_headers)  # authenticated, no tenant filter
                         active[name + SITE_SUFFIX] = (s.dicomweb, s.headers)  # as site 1 of 10
                     else:
@@ -197,14 +200,14 @@ def query(opts: Options, targets: Targets, out: dict[str, Any]) -> None:
                     n = load_orthanc(s.base_url, templates, planned)
                     log(f"  {name}: stored {n} header-only instances via REST in {time.perf_counter() - t0:.1f}s (total {loaded})")
                     active[name] = (s.dicomweb, s.headers)
-            site = (lambda uid: site_of(uid, SITES)) if opts.auth else None
+            site = (lambda uid: site_of(uid, SITES)) if any(getattr(x, "auth", False) for x in servers.values()) else None
             qs = query_set(plan, n_studies, opts.rounds + 5, site=site)
             log(f"query scale {loaded} instances ({n_studies} studies): {opts.rounds} rounds on {', '.join(active)}")
             res = run_queries(active, qs, warmup=5)
             for name, per in res.items():
                 results.append({"scale": loaded, "studies": n_studies, "target": name, "queries": per})
                 worst = max((per[q]["p95_ms"] for q in QUERIES), default=0)
-                log(f"  {name:18s} worst p95 {worst:.1f} ms" + (f" ERRORS {per['errors'][:1]}" if per.get("errors") else ""))
+                log(f"  {name:22s} worst p95 {worst:.1f} ms" + (f" ERRORS {per['errors'][:1]}" if per.get("errors") else ""))
     finally:
         for ld in loaders.values():
             ld.close()
@@ -217,14 +220,14 @@ def query(opts: Options, targets: Targets, out: dict[str, Any]) -> None:
 
 def print_query(results: list[dict[str, Any]], target_names: list[str]) -> None:
     print("\nQUERY (QIDO-RS latency in ms, p50 / p95 / p99; ratio = radhub p95 / Orthanc p95, <= 1.0 is better)")
-    print(f"{'scale':>8s} {'target':18s} " + " ".join(f"{q:>24s}" for q in QUERIES))
+    print(f"{'scale':>8s} {'target':22s} " + " ".join(f"{q:>24s}" for q in QUERIES))
     by = {(r["scale"], r["target"]): r for r in results}
     for r in sorted(results, key=lambda r: (r["scale"], r["target"])):
         cells = []
         for q in QUERIES:
             v = r["queries"][q]
             cells.append(f"{v['p50_ms']:6.1f}/{v['p95_ms']:6.1f}/{v['p99_ms']:7.1f}")
-        print(f"{r['scale']:>8d} {r['target']:18s} " + " ".join(f"{c:>24s}" for c in cells))
+        print(f"{r['scale']:>8d} {r['target']:22s} " + " ".join(f"{c:>24s}" for c in cells))
         pair = _pair(r["target"], target_names)
         other = by.get((r["scale"], pair)) if pair else None
         if other:
@@ -257,7 +260,7 @@ def retrieve(opts: Options, targets: Targets, out: dict[str, Any]) -> None:
                     r = run_retrieve(servers[name], urls, clients=clients)
                     runs.append({"target": name, "clients": clients, "repetition": rep, **r})
                     log(
-                        f"  {name:18s} x{clients} rep {rep}: instance {r['instance']['per_s']:.1f}/s "
+                        f"  {name:22s} x{clients} rep {rep}: instance {r['instance']['per_s']:.1f}/s "
                         f"{r['instance']['mb_per_s']:.1f} MB/s, rendered {r['rendered']['per_s']:.1f}/s"
                         + (f" ERRORS {r['instance'].get('errors', [])[:1]} {r['rendered'].get('errors', [])[:1]}" if r["instance"].get("errors") or r["rendered"].get("errors") else "")
                     )
@@ -286,14 +289,14 @@ def retrieve(opts: Options, targets: Targets, out: dict[str, Any]) -> None:
 
 def print_retrieve(summary: list[dict[str, Any]], target_names: list[str]) -> None:
     print("\nRETRIEVE (medians; ratio = radhub / Orthanc throughput, >= 1.0 is better)")
-    print(f"{'target':18s} {'cl':>2s} {'inst/s':>8s} {'MB/s':>7s} {'rendered/s':>10s} {'ratio inst':>10s} {'ratio rend':>10s}")
+    print(f"{'target':22s} {'cl':>2s} {'inst/s':>8s} {'MB/s':>7s} {'rendered/s':>10s} {'ratio inst':>10s} {'ratio rend':>10s}")
     by = {(r["target"], r["clients"]): r for r in summary}
     for r in summary:
         pair = _pair(r["target"], target_names)
         other = by.get((pair, r["clients"])) if pair else None
         ri = _fmt_ratio(r["instance_per_s"], other["instance_per_s"]) if other else ""
         rr = _fmt_ratio(r["rendered_per_s"], other["rendered_per_s"]) if other else ""
-        print(f"{r['target']:18s} {r['clients']:>2d} {r['instance_per_s']:>8.1f} {r['instance_mb_per_s']:>7.1f} {r['rendered_per_s']:>10.1f} {ri:>10s} {rr:>10s}")
+        print(f"{r['target']:22s} {r['clients']:>2d} {r['instance_per_s']:>8.1f} {r['instance_mb_per_s']:>7.1f} {r['rendered_per_s']:>10.1f} {ri:>10s} {rr:>10s}")
 
 
 # ---------------------------------------------------------------------------
@@ -316,12 +319,14 @@ def run(opts: Options, requested_targets: list[str] | None) -> dict[str, Any]:
         log(f"skipping {reason}")
     if not ok:
         raise SystemExit("no target can run here")
+    if opts.auth == "both":
+        ok = ok + [t + AUTH_SUFFIX for t in ok if t.startswith("radhub")]
     opts.targets = ok
     opts.workdir.mkdir(parents=True, exist_ok=True)
     opts.data_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"machine_before": machine(), "targets": ok, "skipped": skipped, "options": _opts_dict(opts)}
     log(f"machine: {out['machine_before']}")
-    targets = Targets(Path(tempfile.mkdtemp(prefix="run-", dir=opts.workdir)), ok, auth=opts.auth)
+    targets = Targets(Path(tempfile.mkdtemp(prefix="run-", dir=opts.workdir)), ok, auth=opts.auth == "on")
     try:
         for w in opts.workloads:
             log(f"== workload {w}")

@@ -377,11 +377,13 @@ class Targets:
         """A fresh (not yet started) server; ``database`` reuses an existing PostgreSQL database or SQLite dir."""
         wd = self.workdir / f"{name}-{tag}"
         wd.mkdir(parents=True, exist_ok=True)
-        if name == "radhub-sqlite":
-            return RadhubServer(name, wd, auth=self.auth)
-        if name == "radhub-postgresql":
+        auth = self.auth or name.endswith("+auth")  # "+auth": the authenticated twin (--auth both)
+        kind = name.removesuffix("+auth")
+        if kind == "radhub-sqlite":
+            return RadhubServer(name, wd, auth=auth)
+        if kind == "radhub-postgresql":
             db = database or self.pg.create_database("radhub")
-            return RadhubServer(name, wd, database_url=self.pg.url(db), auth=self.auth)
+            return RadhubServer(name, wd, database_url=self.pg.url(db), auth=auth)
         if name == "orthanc-sqlite":
             return OrthancServer(name, wd)
         if name == "orthanc-postgresql":
