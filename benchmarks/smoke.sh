@@ -10,5 +10,5 @@ PY=${PYTHON:-python3}
 SMOKE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/radhub-bench-smoke.XXXXXX")
 trap 'rm -rf "$SMOKE_DIR"' EXIT
 
-"$PY" -m benchmarks.archive run --smoke --root "$SMOKE_DIR/archive"
+"$PY" -m benchmarks.archive run --smoke --auth both --root "$SMOKE_DIR/archive"
 "$PY" -m benchmarks.radiomics --smoke

@@ -82,3 +82,31 @@ def test_smoke_script_is_a_plain_list_of_commands():
     assert os.access(REPO / "benchmarks" / "smoke.sh", os.X_OK)
     assert "-m benchmarks.archive run --smoke" in script
     assert "apt-get" not in script and "pip install" not in script
+
+
+@pytest.mark.slow
+def test_smoke_run_with_authentication_beside_without(tmp_path):
+    """``--auth both``: every radhub target also runs authenticated (API key, 10 sites), queried as a site too."""
+    if not os.path.exists("/usr/bin/dcmsend"):
+        pytest.skip("dcmtk is not installed")
+    out = tmp_path / "figures.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.archive", "run", "--smoke", "--auth", "both", "--targets", "radhub-sqlite",
+         "--workload", "ingest,query", "--root", str(tmp_path / "bench"), "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["targets"] == ["radhub-sqlite", "radhub-sqlite+auth"]
+    runs = figures["ingest"]["runs"]
+    assert {(r["target"], r["protocol"]) for r in runs} == {
+        (t, p) for t in ("radhub-sqlite", "radhub-sqlite+auth") for p in ("stow", "cstore")
+    }
+    for r in runs:  # the authenticated server stored everything: the key and the AE title were accepted
+        assert r["instances_ok"] == r["instances_in_server"] == 16, r
+    targets = {r["target"]: r for r in figures["query"]["results"]}
+    assert set(targets) == {"radhub-sqlite", "radhub-sqlite+auth", "radhub-sqlite+auth+site"}
+    for name, r in targets.items():
+        assert "errors" not in r["queries"], name
+        assert r["queries"]["patient_id"]["n"] > 0, name
+    assert "p95 vs no filter" in proc.stdout

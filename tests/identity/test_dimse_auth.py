@@ -23,11 +23,12 @@ SERVER_AE = "RADHUB"
 
 
 @pytest.fixture
-def dimse(tmp_path: Path) -> Iterator[tuple[Any, DicomServer]]:
+def dimse(tmp_path: Path, database_url: str) -> Iterator[tuple[Any, DicomServer]]:
+    """An authenticating DIMSE server with sites A and B, on SQLite and on PostgreSQL."""
     from radhub.archive import Archive
     from radhub.config import Settings
 
-    archive = Archive.open(Settings(data_dir=tmp_path / "data", auth=True, ingest_workers=0))
+    archive = Archive.open(Settings(data_dir=tmp_path / "data", database_url=database_url, auth=True, ingest_workers=0))
     d = archive.directory
     d.create_org("Site A", kind="requesting", code="site-a")
     d.create_org("Site B", kind="requesting", code="site-b")

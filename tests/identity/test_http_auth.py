@@ -63,6 +63,8 @@ def test_every_route_but_the_public_ones_needs_a_credential(world: World) -> Non
     assert c.get("/openapi.json").status_code == 200
     paths = c.get("/openapi.json").json()["paths"]
     assert "/api/v1/auth/token" in paths and "/api/v1/users" in paths
+    schemes = c.get("/openapi.json").json()["components"]["securitySchemes"]
+    assert schemes["oauth2"]["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
 
 
 def _forge(world: World, **claims: object) -> str:

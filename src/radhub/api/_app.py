@@ -77,7 +77,8 @@ class _LatencyMiddleware:
 def create_app(archive: Archive) -> FastAPI:
     """Build the HTTP application for ``archive``."""
     app = FastAPI(
-        title="radhub", version="0.1.0", docs_url="/api/docs", openapi_url="/openapi.json"
+        title="radhub", version="0.1.0", docs_url="/api/docs", redoc_url=None, openapi_url="/openapi.json",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect"
     )
     app.state.archive = archive
     app.state.audit = archive.audit
@@ -111,7 +112,30 @@ def create_app(archive: Archive) -> FastAPI:
 
     for include in _ROUTERS:
         include(app)
+    _declare_security(app)
     return app
+
+
+def _declare_security(app: FastAPI) -> None:
+    """OpenAPI names the credentials the middleware takes (Swagger UI's "Authorize" then works)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "oauth2": {
+                "type": "oauth2",
+                "flows": {"password": {"tokenUrl": "/api/v1/auth/token", "refreshUrl": "/api/v1/auth/refresh", "scopes": {}}},
+            },
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "radhub_session"},
+        }
+        schema["security"] = [{"oauth2": []}, {"apiKey": []}, {"session": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _include_dicomweb(app: FastAPI) -> None:

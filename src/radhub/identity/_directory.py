@@ -150,6 +150,9 @@ class Directory:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.engine = catalog.engine
+        # organisations are never changed or deleted, so one looked up by pk (every
+        # authenticated request does) is kept; users and keys are read every time
+        self._orgs_by_pk: dict[int, Organisation] = {}
 
     # -- organisations -----------------------------------------------------
     def create_org(self, name: str, *, kind: str, code: str | None = None, parent: str | None = None) -> Organisation:
@@ -173,6 +176,8 @@ class Directory:
 
     def org(self, ref: str | int) -> Organisation:
         """An organisation by pk, code or name."""
+        if isinstance(ref, int) and ref in self._orgs_by_pk:
+            return self._orgs_by_pk[ref]
         with self.engine.connect() as conn:
             if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
                 row = conn.execute(select(organisations).where(organisations.c.pk == int(ref))).first()
@@ -182,7 +187,9 @@ class Directory:
                 ).first()
         if row is None:
             raise NotFound(f"organisation {ref!r} not found")
-        return _org(row)
+        org = _org(row)
+        self._orgs_by_pk[org.pk] = org
+        return org
 
     def orgs(self) -> list[Organisation]:
         with self.engine.connect() as conn:
