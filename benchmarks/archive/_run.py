@@ -90,10 +90,13 @@ def ingest(opts: Options, targets: Targets, out: dict[str, Any]) -> None:
                 for name in order:
                     server = targets.new(name, f"ingest-{corpus_name}-{protocol}-{clients}-{rep}")
                     server.start()
+                    r: dict[str, Any] = {}
                     try:
                         r = run_ingest(server, corpus, protocol=protocol, clients=clients)
                     finally:
                         server.stop()
+                        if protocol == "stow" and r.get("instances_failed"):
+                            _keep_log(server, opts.workdir)  # a STOW-RS failure is a server error: keep its log
                         if not opts.keep:
                             _cleanup(server, targets)
                     r.update(target=name, repetition=rep)
@@ -300,6 +303,15 @@ def print_retrieve(summary: list[dict[str, Any]], target_names: list[str]) -> No
 
 
 # ---------------------------------------------------------------------------
+def _keep_log(server: Server, workdir: Path) -> None:
+    log_path = getattr(server, "log", None)
+    if log_path is not None and Path(log_path).exists():
+        dest = workdir / "failed-logs" / f"{Path(log_path).parent.name}.log"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log_path, dest)
+        log(f"  server log of the failed run kept at {dest}")
+
+
 def _cleanup(server: Server, targets: Targets) -> None:
     wd = getattr(server, "workdir", None)
     if wd is not None:
