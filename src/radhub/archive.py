@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from typing import Any
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["Archive", "ConsistencyReport"]
 
 _RECENT = 1000
+_AUTH_LOCK = threading.Lock()
 """Rows checked for their blob at start-up (all of them with ``full=True``)."""
 
 
@@ -74,6 +76,8 @@ class Archive:
         ingestor = Ingestor(store, catalog, settings, listeners=[metrics.on_ingest])
         archive = cls(settings, store, catalog, ingestor, metrics, Directory(catalog), audit)
         ingestor.listeners.append(archive._audit_ingest)
+        if settings.auth:
+            archive.auth  # noqa: B018 - read or make the signing secret before the first request
         if sweep:
             archive.check_consistency()
         return archive
@@ -101,9 +105,11 @@ class Archive:
     def auth(self) -> Any:
         """The :class:`radhub.identity.Authenticator` (made on first use: it reads or creates the secret)."""
         if self._auth is None:
-            from radhub.identity import Authenticator
+            with _AUTH_LOCK:  # the first requests arrive together: make one Authenticator
+                if self._auth is None:
+                    from radhub.identity import Authenticator
 
-            self._auth = Authenticator(self.directory, self.settings)
+                    self._auth = Authenticator(self.directory, self.settings)
         return self._auth
 
     def record(self, action: str, *, outcome: str = "success", **fields: Any) -> None:

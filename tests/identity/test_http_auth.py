@@ -219,3 +219,43 @@ def test_every_registered_route_refuses_an_anonymous_caller(world: World) -> Non
             assert r.status_code == 401, (method, template, r.status_code)
             checked += 1
     assert checked > 40
+
+
+def test_the_signing_secret_is_made_once_when_many_start_together(tmp_path) -> None:
+    """Threads that need the secret at the same moment get one, complete secret (it used to race: a 500)."""
+    import threading
+
+    from radhub.config import Settings
+    from radhub.identity._auth import load_secret
+
+    for attempt in range(20):
+        settings = Settings(data_dir=tmp_path / f"d{attempt}")
+        got: list[str] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(8)
+
+        def load() -> None:
+            barrier.wait()
+            try:
+                got.append(load_secret(settings))
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=load) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        assert len(set(got)) == 1 and len(got[0]) >= 32
+        assert [p.name for p in (tmp_path / f"d{attempt}").iterdir()] == ["auth-secret"]
+        assert (tmp_path / f"d{attempt}" / "auth-secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_empty_secret_file_is_refused(tmp_path) -> None:
+    from radhub.config import Settings
+    from radhub.identity._auth import load_secret
+
+    (tmp_path / "auth-secret").write_text("")
+    with pytest.raises(RuntimeError, match="no usable secret"):
+        load_secret(Settings(data_dir=tmp_path))

@@ -87,20 +87,35 @@ class LoginThrottle:
 
 
 def load_secret(settings: Settings) -> str:
-    """The token signing secret: the setting, else ``<data_dir>/auth-secret`` (created 0600)."""
+    """The token signing secret: the setting, else ``<data_dir>/auth-secret`` (created 0600).
+
+    Safe when several threads or processes start at once: the secret is
+    written to a private temporary file and linked into place (which fails
+    if another got there first, whose secret is then used); a partly
+    written or empty secret is never read.
+    """
     if settings.auth_secret:
         return settings.auth_secret
     path = Path(settings.data_dir) / "auth-secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f".auth-secret.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, secrets.token_urlsafe(48).encode())
-        except BaseException:
+            os.fsync(fd)
+        finally:
             os.close(fd)
-            raise
-        os.close(fd)
-    return path.read_text().strip()
+        try:
+            os.link(tmp, path)  # atomic, and never replaces a secret already in place
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    secret = path.read_text().strip()
+    if len(secret) < 32:
+        raise RuntimeError(f"{path} holds no usable secret (fewer than 32 characters): remove it to make a new one")
+    return secret
 
 
 class Authenticator:
