@@ -12,12 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-
 from typing import Any
 
 from radhub.catalog import Catalog
 from radhub.config import Settings
-from radhub.identity import Directory, current_principal
+from radhub.identity import Directory, Principal, current_principal
 from radhub.ingest import Ingestor, IngestResult
 from radhub.metrics import ArchiveMetrics
 from radhub.store import BlobStore, FileBlobStore
@@ -27,8 +26,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["Archive", "ConsistencyReport"]
 
 _RECENT = 1000
-_AUTH_LOCK = threading.Lock()
 """Rows checked for their blob at start-up (all of them with ``full=True``)."""
+_AUTH_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -112,11 +111,11 @@ class Archive:
                     self._auth = Authenticator(self.directory, self.settings)
         return self._auth
 
-    def record(self, action: str, *, outcome: str = "success", **fields: Any) -> None:
-        """Add an audit record for the current principal (see :class:`radhub.audit.AuditEvent`)."""
+    def record(self, action: str, *, outcome: str = "success", principal: Principal | None = None, **fields: Any) -> None:
+        """Add an audit record for ``principal`` (default: the current one; see :class:`radhub.audit.AuditEvent`)."""
         from radhub.audit import AuditEvent
 
-        p = current_principal()
+        p = principal or current_principal()
         fields.setdefault("source", p.source)
         self.audit.record(AuditEvent(action, outcome, user=p.name, org=p.org_code, **fields))
 

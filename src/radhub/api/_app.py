@@ -81,7 +81,6 @@ def create_app(archive: Archive) -> FastAPI:
         swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect"
     )
     app.state.archive = archive
-    app.state.audit = archive.audit
     app.state.ready = True
     from radhub.api._auth import AuthMiddleware
 
@@ -160,8 +159,11 @@ def _include_api(app: FastAPI) -> None:
 
 def _include_v1(app: FastAPI) -> None:
     from radhub.api.audit import router as audit_router
+    from radhub.api.identity import identity_error
     from radhub.api.identity import router as identity_router
+    from radhub.identity import IdentityError
 
+    app.add_exception_handler(IdentityError, identity_error)
     app.include_router(identity_router, prefix="/api/v1")
     app.include_router(audit_router, prefix="/api/v1")
 

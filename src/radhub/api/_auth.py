@@ -21,7 +21,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from radhub.identity import SYSTEM, AuthenticationError, Permission, Principal, principal_context
+from radhub.identity import ANONYMOUS, SYSTEM, AuthenticationError, Permission, Principal, principal_context
 
 logger = logging.getLogger(__name__)
 
@@ -174,20 +174,14 @@ class AuthMiddleware:
         raise AuthenticationError("authentication required: log in, or send a bearer token or an API key")
 
     def _audit_denied(self, path: str, method: str, source: str, reason: str, principal: Principal | None = None) -> None:
-        from radhub.audit import AuditEvent
-
-        p = principal
-        self.archive.audit.record(
-            AuditEvent(
-                "access.denied",
-                "denied",
-                user=p.name if p else "",
-                org=p.org_code if p else "",
-                source=source,
-                object_type="http",
-                object_ids=tuple(u for _, u in _UIDS.findall(path)),
-                detail={"method": method, "path": _template(path), "reason": reason[:120]},
-            )
+        self.archive.record(
+            "access.denied",
+            outcome="denied",
+            principal=principal or ANONYMOUS,
+            source=source,
+            object_type="http",
+            object_ids=tuple(u for _, u in _UIDS.findall(path)),
+            detail={"method": method, "path": _template(path), "reason": reason[:120]},
         )
 
     def _audit_request(self, path: str, method: str, status: int, principal: Principal) -> None:

@@ -23,7 +23,7 @@ from radhub.identity import (
     current_principal,
 )
 
-__all__ = ["router"]
+__all__ = ["identity_error", "router"]
 
 router = APIRouter()
 
@@ -37,7 +37,9 @@ def _admin(request: Request) -> Administration:
     return Administration(archive.directory, current_principal(), archive.record)
 
 
-def _error(exc: IdentityError) -> JSONResponse:
+async def identity_error(_request: Request, exc: Exception) -> JSONResponse:
+    """The answer to an :class:`IdentityError` raised by any handler: its status and message."""
+    assert isinstance(exc, IdentityError)
     return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
 
@@ -169,36 +171,24 @@ def list_orgs(request: Request) -> list[dict[str, Any]]:
 
 @router.post("/orgs", status_code=201, tags=["admin"])
 def create_org(request: Request, body: OrgIn) -> Any:
-    try:
-        org = _admin(request).create_org(body.name, kind=body.kind, code=body.code, parent=body.parent, ae_titles=tuple(body.ae_titles))
-    except IdentityError as exc:
-        return _error(exc)
+    org = _admin(request).create_org(body.name, kind=body.kind, code=body.code, parent=body.parent, ae_titles=tuple(body.ae_titles))
     return org.to_dict()
 
 
 @router.get("/orgs/{ref}", tags=["admin"])
 def get_org(request: Request, ref: str) -> Any:
-    try:
-        return _admin(request).org(ref).to_dict()
-    except IdentityError as exc:
-        return _error(exc)
+    return _admin(request).org(ref).to_dict()
 
 
 @router.post("/orgs/{ref}/ae-titles", status_code=201, tags=["admin"])
 def add_ae(request: Request, ref: str, body: AeIn) -> Any:
-    try:
-        _admin(request).add_ae(ref, body.ae_title)
-    except IdentityError as exc:
-        return _error(exc)
+    _admin(request).add_ae(ref, body.ae_title)
     return {"org": ref, "ae_title": body.ae_title.strip()}
 
 
 @router.post("/orgs/{ref}/destinations", status_code=201, tags=["admin"])
 def add_destination(request: Request, ref: str, body: DestinationIn) -> Any:
-    try:
-        _admin(request).add_destination(ref, body.ae_title, body.host, body.port)
-    except IdentityError as exc:
-        return _error(exc)
+    _admin(request).add_destination(ref, body.ae_title, body.host, body.port)
     return {"org": ref, **body.model_dump()}
 
 
@@ -216,38 +206,26 @@ class UserIn(BaseModel):
 
 @router.get("/users", tags=["admin"])
 def list_users(request: Request, org: str | None = None) -> Any:
-    try:
-        return [u.to_dict() for u in _admin(request).users(org)]
-    except IdentityError as exc:
-        return _error(exc)
+    return [u.to_dict() for u in _admin(request).users(org)]
 
 
 @router.post("/users", status_code=201, tags=["admin"])
 def create_user(request: Request, body: UserIn) -> Any:
-    try:
-        user = _admin(request).create_user(
-            body.org, body.username, body.password, roles=body.roles, title=body.title, licences=body.licences,
-            keywords=body.keywords, oidc_subject=body.oidc_subject,
-        )
-    except IdentityError as exc:
-        return _error(exc)
+    user = _admin(request).create_user(
+        body.org, body.username, body.password, roles=body.roles, title=body.title, licences=body.licences,
+        keywords=body.keywords, oidc_subject=body.oidc_subject,
+    )
     return user.to_dict()
 
 
 @router.post("/users/{username}/disable", tags=["admin"])
 def disable_user(request: Request, username: str) -> Any:
-    try:
-        return _admin(request).set_disabled(username, True).to_dict()
-    except IdentityError as exc:
-        return _error(exc)
+    return _admin(request).set_disabled(username, True).to_dict()
 
 
 @router.post("/users/{username}/enable", tags=["admin"])
 def enable_user(request: Request, username: str) -> Any:
-    try:
-        return _admin(request).set_disabled(username, False).to_dict()
-    except IdentityError as exc:
-        return _error(exc)
+    return _admin(request).set_disabled(username, False).to_dict()
 
 
 # -- API keys --------------------------------------------------------------
@@ -260,28 +238,19 @@ class ApiKeyIn(BaseModel):
 
 @router.get("/apikeys", tags=["admin"])
 def list_keys(request: Request, org: str | None = None) -> Any:
-    try:
-        return [k.to_dict() for k in _admin(request).api_keys(org)]
-    except IdentityError as exc:
-        return _error(exc)
+    return [k.to_dict() for k in _admin(request).api_keys(org)]
 
 
 @router.post("/apikeys", status_code=201, tags=["admin"])
 def create_key(request: Request, body: ApiKeyIn) -> Any:
     """A new API key; its secret is in ``key`` and is shown only this once."""
-    try:
-        key, secret = _admin(request).create_api_key(body.org, body.name, roles=body.roles, days=body.days)
-    except IdentityError as exc:
-        return _error(exc)
+    key, secret = _admin(request).create_api_key(body.org, body.name, roles=body.roles, days=body.days)
     return {**key.to_dict(), "key": secret}
 
 
 @router.delete("/apikeys/{key_id}", tags=["admin"])
 def revoke_key(request: Request, key_id: str) -> Any:
-    try:
-        _admin(request).revoke_api_key(key_id)
-    except IdentityError as exc:
-        return _error(exc)
+    _admin(request).revoke_api_key(key_id)
     return {"key_id": key_id, "revoked": True}
 
 
@@ -300,16 +269,10 @@ def list_shares(request: Request) -> Any:
 
 @router.post("/shares", status_code=201, tags=["admin"])
 def create_share(request: Request, body: ShareIn) -> Any:
-    try:
-        return _admin(request).share(body.study_uid, body.org, days=body.days, reason=body.reason)
-    except IdentityError as exc:
-        return _error(exc)
+    return _admin(request).share(body.study_uid, body.org, days=body.days, reason=body.reason)
 
 
 @router.delete("/shares/{share_id}", tags=["admin"])
 def revoke_share(request: Request, share_id: int) -> Any:
-    try:
-        _admin(request).revoke_share(share_id)
-    except IdentityError as exc:
-        return _error(exc)
+    _admin(request).revoke_share(share_id)
     return {"id": share_id, "revoked": True}

@@ -14,6 +14,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from contextlib import contextmanager
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -126,23 +127,25 @@ class AuditLog:
         waiters: list[threading.Event] = []
         stop = False
         while not stop:
-            try:
-                item = self._queue.get(timeout=self.flush_interval)
-            except queue.Empty:
-                item = False  # type: ignore[assignment]
-            items = [] if item is False else [item]
-            while len(pending) + len(items) < _MAX_BATCH:
+            # gather: from the first event of a batch, for flush_interval seconds
+            # (less if someone flushes or closes, or the batch is full)
+            deadline: float | None = None
+            while not (waiters or stop or len(pending) >= _MAX_BATCH):
+                timeout = None if deadline is None else deadline - time.monotonic()
+                if timeout is not None and timeout <= 0:
+                    break
                 try:
-                    items.append(self._queue.get_nowait())
+                    item = self._queue.get(timeout=timeout)
                 except queue.Empty:
                     break
-            for it in items:
-                if it is None:
+                if item is None:
                     stop = True
-                elif isinstance(it, threading.Event):
-                    waiters.append(it)
+                elif isinstance(item, threading.Event):
+                    waiters.append(item)
                 else:
-                    pending.append(it)
+                    pending.append(item)
+                    if deadline is None:
+                        deadline = time.monotonic() + self.flush_interval
             if pending:
                 try:
                     self._write(pending)
@@ -154,11 +157,7 @@ class AuditLog:
                         logger.error("audit: dropping %d unwritten records", len(pending) - _MAX_PENDING)
                         pending = pending[-_MAX_PENDING:]
                     if not stop:
-                        for w in waiters:
-                            w.set()
-                        waiters = []
-                        threading.Event().wait(min(5.0, self.flush_interval * 5))
-                        continue
+                        time.sleep(min(5.0, self.flush_interval * 5))
             for w in waiters:
                 w.set()
             waiters = []
@@ -210,8 +209,9 @@ class AuditLog:
         return int(head[0]), str(head[1])
 
     # -- reading -----------------------------------------------------------
-    def query(
-        self,
+    @staticmethod
+    def _where(
+        q: Any,
         *,
         user: str | None = None,
         org: str | None = None,
@@ -220,12 +220,9 @@ class AuditLog:
         study_uid: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[dict[str, Any]]:
-        """Records matching every filter given, newest first. ``action`` ending in ``.`` or ``*`` is a prefix."""
+    ) -> Any:
+        """``q`` narrowed to every filter given. ``action`` ending in ``.`` or ``*`` is a prefix."""
         t = audit_events
-        q = select(t)
         if user:
             q = q.where(t.c.user_name == user)
         if org:
@@ -240,20 +237,31 @@ class AuditLog:
             q = q.where(t.c.at >= since.replace(tzinfo=None))
         if until:
             q = q.where(t.c.at < until.replace(tzinfo=None))
-        q = q.order_by(t.c.pk.desc()).limit(max(0, limit)).offset(max(0, offset))
+        return q
+
+    def query(self, *, limit: int = 100, offset: int = 0, **filters: Any) -> list[dict[str, Any]]:
+        """Records matching every filter of :meth:`_where` given, newest first."""
+        q = self._where(select(audit_events), **filters)
+        q = q.order_by(audit_events.c.pk.desc()).limit(max(0, limit)).offset(max(0, offset))
         with self.engine.connect() as conn:
             return [_public(dict(r._mapping)) for r in conn.execute(q)]
 
-    def count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(audit_events)).scalar_one())
+    def records(self, *, chunk: int = 5000, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every record matching the filters, oldest first, as :meth:`query` shows them (for exports)."""
+        for row in self.iter_all(chunk=chunk, **filters):
+            yield _public(row)
 
-    def iter_all(self, *, chunk: int = 5000) -> Iterator[dict[str, Any]]:
-        """Every record, oldest first (raw column values)."""
+    def count(self, **filters: Any) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(self._where(select(func.count()).select_from(audit_events), **filters)).scalar_one())
+
+    def iter_all(self, *, chunk: int = 5000, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every record (matching the filters), oldest first (raw column values)."""
         after = 0
         while True:
+            q = self._where(select(audit_events).where(audit_events.c.pk > after), **filters)
             with self.engine.connect() as conn:
-                rows = [dict(r._mapping) for r in conn.execute(select(audit_events).where(audit_events.c.pk > after).order_by(audit_events.c.pk).limit(chunk))]
+                rows = [dict(r._mapping) for r in conn.execute(q.order_by(audit_events.c.pk).limit(chunk))]
             if not rows:
                 return
             yield from rows

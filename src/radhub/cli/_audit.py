@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,17 @@ from radhub.cli._archive import InputError, _settings
 __all__ = ["audit"]
 
 
-def _log(data_dir: Path | None, database_url: str | None) -> Any:
+@contextmanager
+def _log(data_dir: Path | None, database_url: str | None) -> Iterator[Any]:
     from radhub.audit import AuditLog
     from radhub.catalog import Catalog
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
-    return AuditLog(Catalog(settings.effective_database_url).engine)
+    catalog = Catalog(settings.effective_database_url)
+    try:
+        yield AuditLog(catalog.engine)
+    finally:
+        catalog.close()
 
 
 def _db(f: Any) -> Any:
@@ -57,8 +63,9 @@ def audit() -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON record per line")
 def list_(data_dir: Path | None, database_url: str | None, as_json: bool, since: str | None, until: str | None, **filters: Any) -> None:
     """Records newest first."""
-    log = _log(data_dir, database_url)
-    for r in log.query(since=_when(since), until=_when(until), **filters):
+    with _log(data_dir, database_url) as log:
+        found = log.query(since=_when(since), until=_when(until), **filters)
+    for r in found:
         if as_json:
             click.echo(json.dumps(r, sort_keys=True))
         else:
@@ -70,7 +77,8 @@ def list_(data_dir: Path | None, database_url: str | None, as_json: bool, since:
 @_db
 def verify(data_dir: Path | None, database_url: str | None) -> None:
     """Recompute the hash chain; exit 1 if a record was edited or deleted."""
-    result = _log(data_dir, database_url).verify()
+    with _log(data_dir, database_url) as log:
+        result = log.verify()
     for p in result.problems:
         click.echo(p, err=True)
     click.echo(f"{'ok' if result.ok else 'TAMPERED'}: {result.checked} records checked; head {result.head_pk} {result.head_hash}")
@@ -89,25 +97,18 @@ def verify(data_dir: Path | None, database_url: str | None) -> None:
 def export(data_dir: Path | None, database_url: str | None, fmt: str, output: Path, org: str | None, since: str | None, until: str | None, quiet: bool) -> None:
     """Write the trail (oldest first) as ATNA audit messages, syslog or JSON lines."""
     from radhub.audit import export_file
-    from radhub.audit._log import _public
 
-    log = _log(data_dir, database_url)
-    lo, hi = _when(since), _when(until)
-    lo = lo.replace(tzinfo=None) if lo else None
-    hi = hi.replace(tzinfo=None) if hi else None
+    filters = {"org": org, "since": _when(since), "until": _when(until)}
+    with _log(data_dir, database_url) as log:
 
-    def rows() -> Iterator[dict[str, Any]]:
-        with tqdm(total=log.count(), unit="rec", desc="export", file=sys.stderr, disable=quiet) as bar:
-            for row in log.iter_all():
-                bar.update(1)
-                if org and row["org_code"] != org:
-                    continue
-                if (lo and row["at"] < lo) or (hi and row["at"] >= hi):
-                    continue
-                yield _public(row)
+        def rows() -> Iterator[dict[str, Any]]:
+            with tqdm(total=log.count(**filters), unit="rec", desc="export", file=sys.stderr, disable=quiet) as bar:
+                for r in log.records(**filters):
+                    bar.update(1)
+                    yield r
 
-    try:
-        n = export_file(rows(), output, fmt=fmt)
-    except OSError as exc:
-        raise InputError(f"cannot write {output}: {exc}") from exc
+        try:
+            n = export_file(rows(), output, fmt=fmt)
+        except OSError as exc:
+            raise InputError(f"cannot write {output}: {exc}") from exc
     click.echo(f"{n} records written to {output}")

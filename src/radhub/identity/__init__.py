@@ -14,6 +14,7 @@ from radhub.identity._auth import Authenticator, LoginThrottle
 from radhub.identity._context import current_principal, principal_context
 from radhub.identity._directory import ApiKey, Directory, Organisation, User
 from radhub.identity._policy import (
+    ANONYMOUS,
     KEYWORDS,
     LICENCES,
     ORG_KINDS,
@@ -27,6 +28,7 @@ from radhub.identity._policy import (
 from radhub.identity.errors import AuthenticationError, IdentityError, NotFound, Throttled
 
 __all__ = [
+    "ANONYMOUS",
     "Administration",
     "ApiKey",
     "AuthenticationError",

@@ -13,7 +13,7 @@ from enum import Enum
 
 from radhub.catalog import DEFAULT_ORG_PK, TenantScope
 
-__all__ = ["KEYWORDS", "LICENCES", "ORG_KINDS", "PERMISSIONS", "Permission", "Principal", "Role", "TITLES"]
+__all__ = ["ANONYMOUS", "KEYWORDS", "LICENCES", "ORG_KINDS", "PERMISSIONS", "Permission", "Principal", "Role", "TITLES"]
 
 
 class Role(str, Enum):
@@ -128,3 +128,5 @@ class Principal:
 
 SYSTEM = Principal("system", "system")
 """The principal of the CLI and of a server with authentication off."""
+ANONYMOUS = Principal("anonymous", "")
+"""A caller not (yet) authenticated: audit records of refusals name no one."""

@@ -51,8 +51,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Self
 
-from radhub.config import Settings
 from radhub.catalog import DEFAULT_ORG_PK, TenantScope, current_scope, tenant_scope
+from radhub.config import Settings
 from radhub.ingest._pipeline import Ingestor, IngestResult, IngestStatus
 from radhub.ingest._tus import (
     CHECKSUM_ALGORITHMS,

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Self
 
+from pydicom.multival import MultiValue
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
@@ -27,9 +28,7 @@ from pynetdicom.transport import RequestHandler
 
 from radhub.archive import Archive
 from radhub.config import DicomPeer
-from pydicom.multival import MultiValue
-
-from radhub.identity import Permission, Principal, Role, current_principal, principal_context
+from radhub.identity import SYSTEM, Permission, Principal, Role, current_principal, principal_context
 from radhub.net._contexts import (
     FIND_SOP_CLASSES,
     GET_SOP_CLASSES,
@@ -257,8 +256,6 @@ class DicomServer:
         ae = str(assoc.requestor.ae_title or "").strip()
         source = f"AE:{ae}@{assoc.requestor.address}"
         if not self.auth:
-            from radhub.identity import SYSTEM
-
             return SYSTEM.with_source(source)
         org_pk = self.registered_callers().get(ae)
         if org_pk is None:  # unregistered since the association was accepted
@@ -305,13 +302,10 @@ class DicomServer:
         assoc = event.assoc
         ae = str(assoc.requestor.ae_title or "").strip()
         logger.warning("association from AE %r at %s rejected: calling AE title not registered", ae[:16], assoc.requestor.address)
-        from radhub.audit import AuditEvent
-
-        self.archive.audit.record(
-            AuditEvent(
-                "association.rejected", "denied", user=ae[:16], source=f"AE:{ae[:16]}@{assoc.requestor.address}",
-                object_type="dimse", detail={"reason": "calling AE title not registered"},
-            )
+        self.archive.record(
+            "association.rejected", outcome="denied", principal=Principal("ae", ae[:16]),
+            source=f"AE:{ae[:16]}@{assoc.requestor.address}", object_type="dimse",
+            detail={"reason": "calling AE title not registered"},
         )
 
     def peer(self, ae_title: str) -> DicomPeer | None:
