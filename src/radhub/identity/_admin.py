@@ -34,16 +34,15 @@ class Administration:
         if not self.principal.can(permission):
             raise IdentityError(f"{permission.value} is needed", status=403)
 
+    @property
+    def _owner(self) -> int | None:
+        """The organisation whose objects the principal administers (``None``: every one)."""
+        return None if self.platform else self.principal.org_pk
+
     def _org(self, ref: str | int | None) -> Organisation:
         """An organisation the principal administers (their own when ``ref`` is empty)."""
         self._need(Permission.ORG_ADMIN)
-        org = self.directory.org(ref if ref not in (None, "") else self.principal.org_pk)  # type: ignore[arg-type]
-        if not self.platform and org.pk != self.principal.org_pk:
-            raise NotFound(f"organisation {ref!r} not found")
-        return org
-
-    def audit(self, action: str, **fields: Any) -> None:
-        self._record(action, **fields)
+        return self.org(ref if ref not in (None, "") else self.principal.org_pk)  # type: ignore[arg-type]
 
     # -- organisations -----------------------------------------------------
     def create_org(self, name: str, *, kind: str, code: str | None = None, parent: str | None = None, ae_titles: tuple[str, ...] = ()) -> Organisation:
@@ -51,7 +50,7 @@ class Administration:
         org = self.directory.create_org(name, kind=kind, code=code, parent=parent)
         for ae in ae_titles:
             self.directory.add_ae(org.pk, ae)
-        self.audit("org.create", object_type="organisation", object_ids=(org.code,), detail={"count": len(ae_titles)})
+        self._record("org.create", object_type="organisation", object_ids=(org.code,), detail={"count": len(ae_titles)})
         return org
 
     def orgs(self) -> list[Organisation]:
@@ -59,26 +58,27 @@ class Administration:
         return all_orgs if self.platform else [o for o in all_orgs if o.pk == self.principal.org_pk]
 
     def org(self, ref: str | int) -> Organisation:
+        """An organisation the principal may see: any other is "not found"."""
         org = self.directory.org(ref)
-        if not self.platform and org.pk != self.principal.org_pk:
+        if self._owner is not None and org.pk != self._owner:
             raise NotFound(f"organisation {ref!r} not found")
         return org
 
     def add_ae(self, org: str | int | None, ae_title: str) -> None:
         o = self._org(org)
         self.directory.add_ae(o.pk, ae_title)
-        self.audit("org.ae.add", object_type="organisation", object_ids=(o.code, ae_title.strip()))
+        self._record("org.ae.add", object_type="organisation", object_ids=(o.code, ae_title.strip()))
 
     def add_destination(self, org: str | int | None, ae_title: str, host: str, port: int) -> None:
         o = self._org(org)
         self.directory.add_destination(o.pk, ae_title, host, port)
-        self.audit("org.destination.add", object_type="organisation", object_ids=(o.code, ae_title.strip()))
+        self._record("org.destination.add", object_type="organisation", object_ids=(o.code, ae_title.strip()))
 
     # -- users ---------------------------------------------------------------
     def create_user(self, org: str | int | None, username: str, password: str | None, **kw: Any) -> User:
         o = self._org(org)
         user = self.directory.create_user(o.pk, username, password, **kw)
-        self.audit("user.create", object_type="user", object_ids=(username,), detail={"reason": ",".join(user.roles)})
+        self._record("user.create", object_type="user", object_ids=(username,), detail={"reason": ",".join(user.roles)})
         return user
 
     def users(self, org: str | int | None = None) -> list[User]:
@@ -89,25 +89,25 @@ class Administration:
 
     def _own_user(self, username: str) -> User:
         user = self.directory.user(username)
-        self._org(user.org_pk) if not self.platform else self._need(Permission.ORG_ADMIN)
+        self._org(user.org_pk)
         return user
 
     def set_disabled(self, username: str, disabled: bool = True) -> User:
         self._own_user(username)
         user = self.directory.set_disabled(username, disabled)
-        self.audit("user.disable" if disabled else "user.enable", object_type="user", object_ids=(username,))
+        self._record("user.disable" if disabled else "user.enable", object_type="user", object_ids=(username,))
         return user
 
     def set_password(self, username: str, password: str) -> None:
         self._own_user(username)
         self.directory.set_password(username, password)
-        self.audit("user.password", object_type="user", object_ids=(username,))
+        self._record("user.password", object_type="user", object_ids=(username,))
 
     # -- API keys ------------------------------------------------------------
     def create_api_key(self, org: str | int | None, name: str, *, roles: Any = ("gateway",), days: int | None = None) -> tuple[ApiKey, str]:
         o = self._org(org)
         key, secret = self.directory.create_api_key(o.pk, name, roles=roles, created_by=self.principal.name, days=days)
-        self.audit("apikey.create", object_type="apikey", object_ids=(key.key_id,), detail={"reason": ",".join(key.roles)})
+        self._record("apikey.create", object_type="apikey", object_ids=(key.key_id,), detail={"reason": ",".join(key.roles)})
         return key, secret
 
     def api_keys(self, org: str | int | None = None) -> list[ApiKey]:
@@ -117,24 +117,24 @@ class Administration:
 
     def revoke_api_key(self, key_id: str) -> None:
         self._need(Permission.ORG_ADMIN)
-        self.directory.revoke_api_key(key_id, org_pk=None if self.platform else self.principal.org_pk)
-        self.audit("apikey.revoke", object_type="apikey", object_ids=(key_id,))
+        self.directory.revoke_api_key(key_id, org_pk=self._owner)
+        self._record("apikey.revoke", object_type="apikey", object_ids=(key_id,))
 
     # -- shares --------------------------------------------------------------
     def share(self, study_uid: str, to_org: str | int, *, days: float = 30, reason: str = "") -> dict[str, Any]:
         self._need(Permission.ORG_ADMIN)
         out = self.directory.share(
             study_uid, to_org, days=days, granted_by=self.principal.name, reason=reason,
-            owner_org=None if self.platform else self.principal.org_pk,
+            owner_org=self._owner,
         )
-        self.audit("study.share", object_type="share", object_ids=(str(out["id"]), out["org"]), study_uids=(study_uid,))
+        self._record("study.share", object_type="share", object_ids=(str(out["id"]), out["org"]), study_uids=(study_uid,))
         return out
 
     def shares(self) -> list[dict[str, Any]]:
         self._need(Permission.ORG_ADMIN)
-        return self.directory.shares(owner_org=None if self.platform else self.principal.org_pk)
+        return self.directory.shares(owner_org=self._owner)
 
     def revoke_share(self, share_id: int) -> None:
         self._need(Permission.ORG_ADMIN)
-        self.directory.revoke_share(share_id, owner_org=None if self.platform else self.principal.org_pk)
-        self.audit("study.unshare", object_type="share", object_ids=(str(share_id),))
+        self.directory.revoke_share(share_id, owner_org=self._owner)
+        self._record("study.unshare", object_type="share", object_ids=(str(share_id),))
