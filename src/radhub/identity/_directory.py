@@ -205,15 +205,6 @@ class Directory:
         except IntegrityError:
             raise IdentityError(f"AE title {ae!r} is already registered", status=409) from None
 
-    def remove_ae(self, org: str | int, ae_title: str) -> None:
-        o = self.org(org)
-        with self.catalog._write_conn() as conn:
-            n = conn.execute(
-                delete(org_ae_titles).where(org_ae_titles.c.ae_title == ae_title.strip(), org_ae_titles.c.org_pk == o.pk)
-            ).rowcount
-        if not n:
-            raise NotFound(f"AE title {ae_title!r} is not registered to {o.code}")
-
     def ae_titles(self, org: str | int | None = None) -> dict[str, int]:
         """Registered calling AE titles and their organisations."""
         q = select(org_ae_titles.c.ae_title, org_ae_titles.c.org_pk)
