@@ -222,3 +222,53 @@ def test_cli_list_verify_export(tmp_path: Path) -> None:
     r = runner.invoke(cli, ["audit", "verify", "--data-dir", str(data)])
     assert r.exit_code == 1 and "TAMPERED" in r.output
     cat.close()
+
+
+def test_syslog_sender_over_tls(tmp_path: Path) -> None:
+    """RFC 5425: the same frames over TLS, to a server whose certificate the test makes."""
+    import datetime as dt
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem, key_pem = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert_pem, key_pem)
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    received: list[bytes] = []
+
+    def accept() -> None:
+        conn, _ = server.accept()
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            while chunk := tls.recv(65536):
+                received.append(chunk)
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    client_ctx = ssl.create_default_context(cafile=str(cert_pem))
+    sender = SyslogSender("localhost", port, tls=True, context=client_ctx)
+    sender([_record(pk=9)])
+    sender.close()
+    t.join(5)
+    server.close()
+    data = b"".join(received)
+    length, _, rest = data.partition(b" ")
+    assert int(length) == len(rest) and b"IHE+RFC-3881" in rest and b"<AuditMessage>" in rest
+    # the tls:// form of the setting chooses TLS
+    assert SyslogSender.from_url("tls://127.0.0.1:1").tls
