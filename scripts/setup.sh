@@ -28,4 +28,27 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e ".[test]"
+
+# the browser side, from the npm registry (not committed): the OHIF Viewer's prebuilt dist
+# and tus-js-client for the upload page, unpacked into .web/ where radhub finds them
+OHIF_VERSION=3.11.1
+TUS_VERSION=4.3.1
+if command -v npm >/dev/null 2>&1; then
+  mkdir -p .web
+  fetch() {  # fetch NAME VERSION DIR: npm pack (the package's own tarball, none of its dependencies)
+    local name=$1 version=$2 dir=$3
+    if [ -f ".web/$dir/.version" ] && [ "$(cat ".web/$dir/.version")" = "$version" ]; then return 0; fi
+    echo "setup: npm pack $name@$version" >&2
+    local tmp; tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack -q "$name@$version" >/dev/null 2>&1) || { echo "setup: npm pack $name failed" >&2; rm -rf "$tmp"; return 1; }
+    rm -rf ".web/$dir" && mkdir -p ".web/$dir"
+    tar xzf "$tmp"/*.tgz -C ".web/$dir" --strip-components=1
+    echo "$version" > ".web/$dir/.version"
+    rm -rf "$tmp"
+  }
+  fetch @ohif/app "$OHIF_VERSION" ohif || true
+  fetch tus-js-client "$TUS_VERSION" tus || true
+else
+  echo "setup: npm not found: radhub runs without the OHIF viewer and the upload page's client (install Node.js and rerun)" >&2
+fi
 echo "setup: radhub installed in .venv ($(.venv/bin/python -c 'import radhub; print(radhub.__version__)'))" >&2

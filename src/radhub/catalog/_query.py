@@ -344,6 +344,21 @@ class _Matches:
     more: bool
 
 
+def _flagged(lvl: QueryLevel, code: str) -> Any:
+    """Matches with at least one instance carrying the ingest-check ``code`` (A8; ``any``: any code)."""
+    from radhub.catalog._models import InstanceCheck
+
+    checked = select(InstanceCheck.instance_pk)
+    if code != "any":
+        checked = checked.where(InstanceCheck.code == code)
+    if lvl is QueryLevel.IMAGE:
+        return Instance.pk.in_(checked)
+    series = select(Instance.series_pk).where(Instance.pk.in_(checked))
+    if lvl is QueryLevel.SERIES:
+        return Series.pk.in_(series)
+    return Study.pk.in_(select(Series.study_pk).where(Series.pk.in_(series)))
+
+
 def _match(
     catalog: Catalog,
     level: QueryLevel | str,
@@ -353,6 +368,8 @@ def _match(
     limit: int | None,
     offset: int,
     fuzzy: bool,
+    sort: Sequence[str] = (),
+    flagged: str | None = None,
 ) -> _Matches:
     """Parse the query, run it and fetch the rows and metadata both renderers need."""
     lvl = level if isinstance(level, QueryLevel) else QueryLevel.parse(level)
@@ -399,6 +416,19 @@ def _match(
                 returned.append(kw)
 
     order = {QueryLevel.STUDY: Study.pk, QueryLevel.SERIES: Series.pk, QueryLevel.IMAGE: Instance.pk}[lvl]
+    if flagged is not None:
+        q = q.where(_flagged(lvl, flagged))
+    sort_by: list[Any] = []
+    for key in sort:
+        descending = key.startswith("-")
+        kw = resolve_keyword(key.lstrip("-+"))
+        attr = _ATTRS.get(kw)
+        if attr is None or _LEVEL_ORDER[attr.level] > _LEVEL_ORDER[lvl]:
+            raise QueryError(f"cannot sort {lvl.value} results by {kw}")
+        sort_by.append(attr.column.desc() if descending else attr.column.asc())
+    # the catalog's stable order breaks ties (and is the whole order when none is asked for)
+    last_desc = bool(sort) and sort[-1].startswith("-")
+    sort_by.append(order.desc() if last_desc else order)
     # fetch only the returned columns (never the metadata JSON of every row)
     all_metadata = include_all and lvl is QueryLevel.IMAGE
     want_extras = bool(extra) or all_metadata
@@ -406,7 +436,7 @@ def _match(
     columns.append(order)
     if want_extras and lvl is QueryLevel.IMAGE:
         columns.append(Instance.metadata_json)
-    q = q.with_only_columns(*columns, maintain_column_froms=True).order_by(order).offset(offset)
+    q = q.with_only_columns(*columns, maintain_column_froms=True).order_by(*sort_by).offset(offset)
     if limit is not None:
         q = q.limit(limit + 1)
 
@@ -476,6 +506,8 @@ def search_json(
     limit: int | None = None,
     offset: int = 0,
     fuzzy: bool = False,
+    sort: Sequence[str] = (),
+    flagged: str | None = None,
 ) -> QueryJsonResult:
     """Find studies, series or instances matching ``criteria``, as DICOM JSON.
 
@@ -490,6 +522,10 @@ def search_json(
     ----------
     catalog, level, criteria, include_fields, include_all, limit, offset, fuzzy
         As for :func:`search`.
+    sort
+        Keywords to order by (``-StudyDate``: descending), then the catalog's order.
+    flagged
+        Only matches with an instance flagged by this ingest-check code (``any``: any code).
 
     Returns
     -------
@@ -502,7 +538,7 @@ def search_json(
         For an unknown attribute, one that cannot be matched at this level,
         or a malformed value.
     """
-    m = _match(catalog, level, criteria, include_fields, include_all, limit, offset, fuzzy)
+    m = _match(catalog, level, criteria, include_fields, include_all, limit, offset, fuzzy, sort, flagged)
     return QueryJsonResult(_json_items(m), m.more)
 
 
