@@ -168,7 +168,17 @@ def _include_v1(app: FastAPI) -> None:
     app.include_router(audit_router, prefix="/api/v1")
 
 
-_ROUTERS = [_include_dicomweb, _include_upload, _include_api, _include_v1]
+def _include_web(app: FastAPI) -> None:
+    from fastapi.staticfiles import StaticFiles
+
+    from radhub.web import STATIC_DIR
+    from radhub.web import router as web_router
+
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+
+_ROUTERS = [_include_dicomweb, _include_upload, _include_api, _include_v1, _include_web]
 _WARM_UP = "radhub.warm_up"
 
 

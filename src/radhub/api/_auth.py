@@ -55,9 +55,19 @@ _DOCS_CSP = (
 _UIDS = re.compile(r"/(studies|series|instances)/([0-9.]{1,64})")
 
 
+_PUBLIC_PREFIXES = ("/static/", "/ohif")
+"""The pages' own files and the OHIF viewer's (code, no data: the data comes over /dicomweb)."""
+_PAGES = ("/studies", "/admin", "/send")
+"""Pages (radhub.web): without a valid session they redirect to the log-in page."""
+
+
+def _is_page(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in _PAGES)
+
+
 def required_permission(method: str, path: str) -> Permission | None:
     """The one permission a request needs (``None``: public)."""
-    if path in _PUBLIC:
+    if path in _PUBLIC or path in ("/", "/login") or path.startswith(_PUBLIC_PREFIXES):
         return None
     safe = method in _SAFE
     if path.startswith("/dicomweb"):
@@ -140,6 +150,9 @@ class AuthMiddleware:
             principal = await run_in_threadpool(self._authenticate, headers, source)
         except AuthenticationError as exc:
             self._audit_denied(path, method, source, str(exc))
+            if method in ("GET", "HEAD") and _is_page(path):
+                await _to_login(send_secured, scope, expired=SESSION_COOKIE in _cookies(headers.get("cookie", "")))
+                return
             await _json(send_secured, 401, str(exc), [(b"www-authenticate", b'Bearer realm="radhub"')])
             return
         if principal.via == "cookie" and method not in _SAFE:
@@ -208,6 +221,19 @@ def _template(path: str) -> str:
     """The path with UIDs and ids replaced (``/dicomweb/studies/{uid}/...``): no identifiers in free text."""
     path = _UIDS.sub(lambda m: f"/{m.group(1)}/{{uid}}", path)
     return re.sub(r"/[0-9a-f]{32}(?=/|$)", "/{id}", path)[:200]
+
+
+async def _to_login(send: Any, scope: Any, *, expired: bool) -> None:
+    """A page without a (valid) session: log in, then come back to it."""
+    from urllib.parse import quote
+
+    target = scope.get("path", "/")
+    if scope.get("query_string"):
+        target += "?" + scope["query_string"].decode("latin-1")
+    location = "/login?" + ("expired=1&" if expired else "") + "next=" + quote(target, safe="")
+    await send({"type": "http.response.start", "status": 303,
+                "headers": [(b"location", location.encode("latin-1")), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _json(send: Any, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:

@@ -388,6 +388,24 @@ class Catalog:
         rows = list(out.values())
         return rows[offset : offset + limit]
 
+    def check_counts_by_study(self, study_uids: list[str]) -> dict[str, int]:
+        """Number of flagged instances (A8) in each of these studies (absent: none)."""
+        if not study_uids:
+            return {}
+        q = (
+            select(Study.study_uid, func.count(func.distinct(InstanceCheck.instance_pk)))
+            .join(Instance, InstanceCheck.instance_pk == Instance.pk)
+            .join(Series, Instance.series_pk == Series.pk)
+            .join(Study, Series.study_pk == Study.pk)
+            .where(Study.study_uid.in_(study_uids))
+            .group_by(Study.study_uid)
+        )
+        tenant = study_condition(Study)
+        if tenant is not None:
+            q = q.where(tenant)
+        with self.session() as s:
+            return {uid: int(n) for uid, n in s.execute(q)}
+
     def check_counts(self) -> dict[str, int]:
         """Number of instances carrying each check code."""
         q = select(InstanceCheck.code, func.count()).group_by(InstanceCheck.code)
