@@ -174,8 +174,8 @@ def _include_web(app: FastAPI) -> None:
     from radhub.web import STATIC_DIR
     from radhub.web import router as web_router
 
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")  # before the router's catch-all
     app.include_router(web_router)
-    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
 
 _ROUTERS = [_include_dicomweb, _include_upload, _include_api, _include_v1, _include_web]

@@ -55,7 +55,7 @@ _DOCS_CSP = (
 _UIDS = re.compile(r"/(studies|series|instances)/([0-9.]{1,64})")
 
 
-_PUBLIC_PREFIXES = ("/static/", "/ohif")
+_PUBLIC_PREFIXES = ("/static/", "/vendor/", "/ohif")
 """The pages' own files and the OHIF viewer's (code, no data: the data comes over /dicomweb)."""
 _PAGES = ("/studies", "/admin", "/send")
 """Pages (radhub.web): without a valid session they redirect to the log-in page."""

@@ -356,7 +356,7 @@ def send_page(request: Request) -> Response:
     return _render(request, "send.html", title="radhub: send a study", tus=_assets(request).tus_client.is_file())
 
 
-@router.get("/static/vendor/tus.min.js")
+@router.get("/vendor/tus.min.js")
 def tus_client(request: Request) -> Response:
     path = _assets(request).tus_client
     if not path.is_file():
