@@ -213,8 +213,12 @@ def test_every_registered_route_refuses_an_anonymous_caller(world: World) -> Non
     for template, methods in _routes(c.app.routes):  # type: ignore[attr-defined]
         path = re.sub(r"\{[^}]+\}", "1.2.3", template)
         for method in methods:
-            r = c.request(method, path)
-            if template in PUBLIC:
+            r = c.request(method, path, follow_redirects=False)
+            if template in PUBLIC or template in ("/", "/login") or template.startswith(("/ohif", "/vendor/", "/static")):
+                continue  # the log-in page and the viewer's code: no data (that comes over /dicomweb)
+            if method == "GET" and template.startswith(("/studies", "/admin", "/send")):
+                assert r.status_code == 303 and r.headers["location"].startswith("/login?"), (template, r.status_code)
+                checked += 1
                 continue
             assert r.status_code == 401, (method, template, r.status_code)
             checked += 1
