@@ -171,9 +171,10 @@ def _include_v1(app: FastAPI) -> None:
 def _include_web(app: FastAPI) -> None:
     from fastapi.staticfiles import StaticFiles
 
-    from radhub.web import STATIC_DIR
+    from radhub.web import STATIC_DIR, WebAssets
     from radhub.web import router as web_router
 
+    app.state.web_assets = WebAssets.default()
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")  # before the router's catch-all
     app.include_router(web_router)
 

@@ -39,6 +39,8 @@ _PUBLIC = {
     "/api/v1/auth/refresh",
     "/api/v1/auth/login",
     "/api/v1/auth/logout",
+    "/",
+    "/login",
 }
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -57,17 +59,18 @@ _UIDS = re.compile(r"/(studies|series|instances)/([0-9.]{1,64})")
 
 _PUBLIC_PREFIXES = ("/static/", "/vendor/", "/ohif")
 """The pages' own files and the OHIF viewer's (code, no data: the data comes over /dicomweb)."""
-_PAGES = ("/studies", "/admin", "/send")
-"""Pages (radhub.web): without a valid session they redirect to the log-in page."""
 
 
 def _is_page(path: str) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in _PAGES)
+    """A page of radhub.web: without a valid session it redirects to the log-in page."""
+    from radhub.web import PAGE_PREFIXES
+
+    return any(path == p or path.startswith(p + "/") for p in PAGE_PREFIXES)
 
 
 def required_permission(method: str, path: str) -> Permission | None:
     """The one permission a request needs (``None``: public)."""
-    if path in _PUBLIC or path in ("/", "/login") or path.startswith(_PUBLIC_PREFIXES):
+    if path in _PUBLIC or path.startswith(_PUBLIC_PREFIXES):
         return None
     safe = method in _SAFE
     if path.startswith("/dicomweb"):

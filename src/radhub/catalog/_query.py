@@ -32,7 +32,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from radhub.catalog._bulk import name_key
 from radhub.catalog._catalog import Catalog
-from radhub.catalog._models import Instance, Patient, Series, Study
+from radhub.catalog._models import Instance, InstanceCheck, Patient, Series, Study
 from radhub.catalog._tenancy import study_condition
 from radhub.catalog.errors import QueryError
 
@@ -346,8 +346,6 @@ class _Matches:
 
 def _flagged(lvl: QueryLevel, code: str) -> Any:
     """Matches with at least one instance carrying the ingest-check ``code`` (A8; ``any``: any code)."""
-    from radhub.catalog._models import InstanceCheck
-
     checked = select(InstanceCheck.instance_pk)
     if code != "any":
         checked = checked.where(InstanceCheck.code == code)

@@ -47,10 +47,13 @@ _SORTS = {
 
 
 def _assets(request: Request) -> WebAssets:
-    assets = getattr(request.app.state, "web_assets", None)
-    if assets is None:
-        assets = request.app.state.web_assets = WebAssets.default()
-    return assets
+    return request.app.state.web_assets  # type: ignore[no-any-return]
+
+
+def _dist_response(path: Path, headers: dict[str, str] | None = None) -> FileResponse:
+    """A file of OHIF's dist, cacheable (its names carry content hashes); .wasm as application/wasm."""
+    media = "application/wasm" if path.suffix == ".wasm" else None
+    return FileResponse(path, media_type=media, headers={**(headers or {}), "cache-control": "public, max-age=3600"})
 
 
 def _archive(request: Request) -> Any:
@@ -103,13 +106,14 @@ def _logged_in(request: Request) -> bool:
     if not archive.settings.auth:
         return True
     from radhub.api._auth import SESSION_COOKIE
+    from radhub.identity import AuthenticationError
 
     session = request.cookies.get(SESSION_COOKIE)
     if not session:
         return False
     try:
         archive.auth.cookie(session, source=request.client.host if request.client else "")
-    except Exception:
+    except AuthenticationError:
         return False
     return True
 
@@ -299,7 +303,8 @@ def header_page(request: Request, study: str, series: str, sop: str) -> Response
         raise HTTPException(404, "no such instance")
     ds = retriever.dataset(found[0], stop_before_pixels=True)
     rows: list[dict[str, Any]] = []
-    _walk(ds.file_meta, 0, rows) if getattr(ds, "file_meta", None) else None
+    if getattr(ds, "file_meta", None):
+        _walk(ds.file_meta, 0, rows)
     _walk(ds, 0, rows)
     return _render(
         request, "header.html", title="radhub: DICOM header", rows=rows, study=study, series=series, sop=sop
@@ -381,8 +386,7 @@ def ohif(request: Request, rel: str) -> Response:
         return Response(ohif_app_config(), media_type="text/javascript", headers={**headers, "cache-control": "no-cache"})
     path = assets.ohif_file(rel)
     if path is not None:
-        media = "application/wasm" if path.suffix == ".wasm" else None
-        return FileResponse(path, media_type=media, headers={**headers, "cache-control": "public, max-age=3600"})
+        return _dist_response(path, headers)
     if "." in rel.rsplit("/", 1)[-1]:
         raise HTTPException(404, "no such file")
     return HTMLResponse(assets.ohif_index, headers={**headers, "cache-control": "no-cache"})
@@ -393,8 +397,7 @@ def ohif_chunk(request: Request, rel: str) -> Response:
     """OHIF's lazily loaded chunks, CSS and codecs: its dist asks for them at the root (webpack's
     publicPath is fixed at build time). Only files of the dist are served; anything else is 404.
     Registered last, so it never shadows a route."""
-    path = _assets(request).ohif_file(rel) if "/" not in rel.strip("/") or rel.startswith("assets/") else None
+    path = _assets(request).ohif_file(rel)
     if path is None:
         raise HTTPException(404, "Not Found")
-    media = "application/wasm" if path.suffix == ".wasm" else None
-    return FileResponse(path, media_type=media, headers={"cache-control": "public, max-age=3600"})
+    return _dist_response(path)
