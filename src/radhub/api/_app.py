@@ -69,6 +69,8 @@ class _LatencyMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = _template(scope)
+            if status[0] == 404 and route == "/{rel:path}":  # radhub.web's OHIF-file fallback found nothing
+                route = "unmatched"
             self.metrics.request_latency.labels(
                 method=scope.get("method", ""), route=route, status=str(status[0])
             ).observe(time.perf_counter() - start)
