@@ -69,8 +69,6 @@ class _LatencyMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = _template(scope)
-            if status[0] == 404 and route == "/{rel:path}":  # radhub.web's OHIF-file fallback found nothing
-                route = "unmatched"
             self.metrics.request_latency.labels(
                 method=scope.get("method", ""), route=route, status=str(status[0])
             ).observe(time.perf_counter() - start)
@@ -177,7 +175,7 @@ def _include_web(app: FastAPI) -> None:
     from radhub.web import router as web_router
 
     app.state.web_assets = WebAssets.default()
-    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")  # before the router's catch-all
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(web_router)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -28,6 +28,7 @@ class WebAssets:
     """The unpacked npm packages: ``ohif/`` (@ohif/app) and ``tus/`` (tus-js-client)."""
 
     root: Path
+    _relocated: dict[tuple[Path, int], bytes | None] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def default(cls) -> WebAssets:
@@ -61,6 +62,25 @@ class WebAssets:
         if dist not in path.parents or not path.is_file():
             return None
         return path
+
+    def ohif_relocated(self, path: Path) -> bytes | None:
+        """``path`` (a file of the dist) moved from / to /ohif/, or None if it names nothing at the root.
+
+        The dist is built with PUBLIC_URL '/': webpack's runtime in a few bundles
+        sets its public path to "/" and the CSS loads fonts from url(/...). Those
+        files are rewritten once and kept; every other file is served as it is.
+        """
+        if path.suffix not in (".js", ".css"):
+            return None
+        key = (path, path.stat().st_mtime_ns)
+        if key not in self._relocated:
+            data = path.read_bytes()
+            if path.suffix == ".js":
+                moved = data.replace(b'__webpack_require__.p = "/";', b'__webpack_require__.p = "%s/";' % OHIF_BASE.encode())
+            else:
+                moved = data.replace(b"url(/", b"url(%s/" % OHIF_BASE.encode())
+            self._relocated[key] = moved if moved != data else None
+        return self._relocated[key]
 
     @cached_property
     def ohif_index(self) -> bytes:

@@ -50,10 +50,15 @@ def _assets(request: Request) -> WebAssets:
     return request.app.state.web_assets  # type: ignore[no-any-return]
 
 
-def _dist_response(path: Path, headers: dict[str, str] | None = None) -> FileResponse:
+def _dist_response(assets: WebAssets, path: Path, headers: dict[str, str]) -> Response:
     """A file of OHIF's dist, cacheable (its names carry content hashes); .wasm as application/wasm."""
+    headers = {**headers, "cache-control": "public, max-age=3600"}
+    moved = assets.ohif_relocated(path)
+    if moved is not None:
+        media = "text/css" if path.suffix == ".css" else "text/javascript"
+        return Response(moved, media_type=media, headers=headers)
     media = "application/wasm" if path.suffix == ".wasm" else None
-    return FileResponse(path, media_type=media, headers={**(headers or {}), "cache-control": "public, max-age=3600"})
+    return FileResponse(path, media_type=media, headers=headers)
 
 
 def _archive(request: Request) -> Any:
@@ -386,18 +391,7 @@ def ohif(request: Request, rel: str) -> Response:
         return Response(ohif_app_config(), media_type="text/javascript", headers={**headers, "cache-control": "no-cache"})
     path = assets.ohif_file(rel)
     if path is not None:
-        return _dist_response(path, headers)
+        return _dist_response(assets, path, headers)
     if "." in rel.rsplit("/", 1)[-1]:
         raise HTTPException(404, "no such file")
     return HTMLResponse(assets.ohif_index, headers={**headers, "cache-control": "no-cache"})
-
-
-@router.get("/{rel:path}")
-def ohif_chunk(request: Request, rel: str) -> Response:
-    """OHIF's lazily loaded chunks, CSS and codecs: its dist asks for them at the root (webpack's
-    publicPath is fixed at build time). Only files of the dist are served; anything else is 404.
-    Registered last, so it never shadows a route."""
-    path = _assets(request).ohif_file(rel)
-    if path is None:
-        raise HTTPException(404, "Not Found")
-    return _dist_response(path)
