@@ -41,6 +41,7 @@ _PUBLIC = {
     "/api/v1/auth/logout",
     "/",
     "/login",
+    "/favicon.ico",
 }
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),

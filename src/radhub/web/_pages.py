@@ -366,6 +366,12 @@ def send_page(request: Request) -> Response:
     return _render(request, "send.html", title="radhub: send a study", tus=_assets(request).tus_client.is_file())
 
 
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for it at the root whatever the page says."""
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml", headers={"cache-control": "public, max-age=86400"})
+
+
 @router.get("/vendor/tus.min.js")
 def tus_client(request: Request) -> Response:
     path = _assets(request).tus_client
