@@ -2,6 +2,7 @@
 # Set up everything and run the whole test suite (what CI runs: .ci/run calls this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export RADHUB_WITH_BROWSER=1  # the pages are tested in Debian's Chromium (Playwright)
 bash scripts/setup.sh
 export RADHUB_REQUIRE_POSTGRES=1
 # the shared test data (../shared/data beside the checkout; /work/shared/data for clones elsewhere)

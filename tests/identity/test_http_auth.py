@@ -186,7 +186,7 @@ def test_security_headers_on_every_response(world: World) -> None:
 
 
 PUBLIC = {"/healthz", "/openapi.json", "/api/docs", "/api/docs/oauth2-redirect", "/api/v1/auth/token",
-          "/api/v1/auth/refresh", "/api/v1/auth/login", "/api/v1/auth/logout"}
+          "/api/v1/auth/refresh", "/api/v1/auth/login", "/api/v1/auth/logout", "/favicon.ico"}
 
 
 def _routes(routes: list, prefix: str = "") -> list[tuple[str, set[str]]]:
