@@ -353,7 +353,12 @@ def admin_page(request: Request) -> Response:
         orgs = admin.orgs()
         users = admin.users()
     except IdentityError as exc:
-        return _render(request, "admin.html", title="radhub: admin", error=str(exc), orgs=[], users=[], aes={})
+        error = (
+            "This page is for site and platform administrators: your account has no administrator role."
+            if exc.status == 403
+            else str(exc)
+        )
+        return _render(request, "admin.html", title="radhub: admin", error=error, orgs=[], users=[], aes={})
     names = {o.pk: o for o in orgs}
     aes = {ae: names[pk].code for ae, pk in archive.directory.ae_titles().items() if pk in names}
     return _render(request, "admin.html", title="radhub: admin", orgs=orgs, users=users, aes=aes, org_names=names)
