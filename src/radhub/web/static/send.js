@@ -448,7 +448,7 @@
       resumeNote.hidden = left.length === 0;
       if (left.length) {
         var names = left.slice(0, 5).map(function (u) { return (u.metadata && u.metadata.filename) || "?"; }).join(", ");
-        document.getElementById("resume-text").textContent = left.length + " file(s) of an earlier send did not finish (" + names +
+        document.getElementById("resume-text").textContent = "An earlier send of " + left.length + " file(s) was interrupted (" + names +
           (left.length > 5 ? ", …" : "") + "). Choose or drop the same files again: what already arrived is not sent again.";
       }
       resumeNote.dataset.count = String(left.length);
@@ -493,16 +493,18 @@
   }
 
   function fromDrop(dataTransfer) {
-    var items = dataTransfer.items;
-    if (items && items.length && typeof items[0].webkitGetAsEntry === "function") {
-      var entries = [];
-      for (var i = 0; i < items.length; i++) { // entries must be taken during the event
-        var entry = items[i].kind === "file" ? items[i].webkitGetAsEntry() : null;
-        if (entry) entries.push(entry);
-      }
-      return Promise.all(entries.map(function (e) { return readEntry(e, ""); })).then(function (nested) { return [].concat.apply([], nested); });
+    // Both must be taken during the event: the entries (which walk into folders) and the plain files.
+    var plain = Array.prototype.map.call(dataTransfer.files, function (f) { return { file: f, path: f.name }; });
+    var items = dataTransfer.items, entries = [];
+    for (var i = 0; items && i < items.length; i++) {
+      var entry = items[i].kind === "file" && typeof items[i].webkitGetAsEntry === "function" ? items[i].webkitGetAsEntry() : null;
+      if (entry) entries.push(entry);
     }
-    return Promise.resolve(Array.prototype.map.call(dataTransfer.files, function (f) { return { file: f, path: f.name }; }));
+    if (!entries.length) return Promise.resolve(plain);
+    return Promise.all(entries.map(function (e) { return readEntry(e, ""); })).then(function (nested) {
+      var walked = [].concat.apply([], nested);
+      return walked.length ? walked : plain;
+    });
   }
 
   ["dragenter", "dragover"].forEach(function (type) {
