@@ -33,14 +33,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _given(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
     smoke = a.smoke
     opts = Options(
-        slices=a.slices or (20 if smoke else 300),
-        repeat=a.repeat if a.repeat is not None else (1 if smoke else 3),
-        studies=a.studies or (1000 if smoke else 100_000),
-        rounds=a.rounds or (10 if smoke else 100),
+        slices=_given(a.slices, 20 if smoke else 300),
+        repeat=_given(a.repeat, 1 if smoke else 3),
+        studies=_given(a.studies, 1000 if smoke else 100_000),
+        rounds=_given(a.rounds, 10 if smoke else 100),
         auth=not a.no_auth_list,
         viewer=a.only in (None, "viewer"),
         study_list=a.only in (None, "study-list"),
