@@ -88,6 +88,8 @@ class WebAssets:
         html = (self.ohif_dist / "index.html").read_text(encoding="utf-8")
         html = html.replace("window.PUBLIC_URL = '/'", f"window.PUBLIC_URL = '{OHIF_BASE}/'")
         html = re.sub(r'(href|src)="/(?!/)', rf'\1="{OHIF_BASE}/', html)
+        # radhub's guard: a message, not a blank viewport, for a study with nothing to display
+        html = html.replace("</body>", '<script src="/static/ohif-guard.js" defer></script></body>', 1)
         return html.encode("utf-8")
 
 
@@ -127,6 +129,8 @@ def ohif_app_config(*, dicomweb_path: str = "/dicomweb", login_path: str = "/log
         "strictZSpacingForVolumeViewport": True,
         "defaultDataSourceName": "radhub",
         "investigationalUseDialog": {"option": "never"},
+        # no onboarding tour popping over the first image of every new browser
+        "customizationService": {"ohif.tours": {"$set": []}},
         "dataSources": [source],
     }
     return (
