@@ -102,6 +102,8 @@ def site(tmp_path_factory) -> Site:
         "us": [_need(DICOM_DIR / "pydicom" / "examples_ybr_color.dcm")],
         "volume": generated_ct_volume(tmp / "volume"),
         "raw": generated_raw_data(tmp / "raw"),
+        # one MR image in nine transfer syntaxes (explicit/implicit/big endian, RLE, JPEG lossless, JPEG-LS, JPEG 2000)
+        "ts": sorted(_need(DICOM_DIR / "dcm_qa_ts").glob("*.dcm")),
     }
     s = make_site(tmp, studies)
     yield s
@@ -194,6 +196,32 @@ def test_ohif_draws_a_jpeg_2000_study(site: Site, browser) -> None:
 def test_ohif_draws_a_multiframe_ultrasound(site: Site, browser) -> None:
     page, failed = _open(site, browser, site.studies["us"])
     _scroll_and_window(page, "12-ohif-us-multiframe")
+    assert not failed, failed
+    page.context.close()
+
+
+def test_ohif_decodes_every_transfer_syntax_to_the_same_pixels(site: Site, browser) -> None:
+    """The same image in nine lossless transfer syntaxes: every slice drawn, and drawn alike."""
+    import pydicom
+
+    syntaxes = {str(pydicom.dcmread(p, stop_before_pixels=True).file_meta.TransferSyntaxUID)
+                for p in (DICOM_DIR / "dcm_qa_ts").glob("*.dcm")}
+    assert {"1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.70"} <= syntaxes
+    page, failed = _open(site, browser, site.studies["ts"])
+    first = _wait_drawn(page)
+    box = page.locator(VIEWPORT).first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    seen = [first]
+    for _ in range(8):
+        page.keyboard.press("ArrowDown")  # OHIF's next-image hotkey
+        page.wait_for_timeout(700)
+        seen.append(_wait_drawn(page))
+    page.get_by_text("(9/9)").wait_for()  # OHIF's overlay: at the last of the nine
+    shot(page, "16-ohif-transfer-syntaxes")
+    differences = [_changed(seen[0][100:-100, 100:-100], img[100:-100, 100:-100]) for img in seen[1:]]
+    assert max(differences) < 2.0, differences
+    frames = [u for status, u in page.dicomweb if "/frames/" in u and status == 200]
+    assert len(frames) >= 9
     assert not failed, failed
     page.context.close()
 
