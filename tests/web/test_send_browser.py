@@ -122,7 +122,7 @@ class Traffic:
     """The tus requests a browser context made, in order, each tagged with the phase it belongs to."""
 
     phase: str = "first"
-    posts: list[tuple[str, str, str]] = field(default_factory=list)  # (phase, filename, Location)
+    posts: list[tuple[str, str, str]] = field(default_factory=list)  # (phase, filename, Location) of a 201
     patches: list[tuple[str, str, int]] = field(default_factory=list)  # (phase, url, Upload-Offset)
     acked: list[tuple[str, str, int, int]] = field(default_factory=list)  # (phase, url, from, to) of a 204
     heads: list[tuple[str, str, int]] = field(default_factory=list)  # (phase, url, offset answered)
@@ -139,7 +139,10 @@ class Traffic:
         request = response.request
         if request.method == "POST" and request.url.endswith("/upload") and response.status == 201:
             meta = dict(p.split(" ") for p in request.headers["upload-metadata"].split(","))
-            self.posts.append((self.phase, base64.b64decode(meta["filename"]).decode(), response.headers["location"]))
+            url = response.headers["location"]
+            self.posts.append((self.phase, base64.b64decode(meta["filename"]).decode(), url))
+            if "upload-offset" in response.headers:  # creation-with-upload: the first chunk came with the POST
+                self.acked.append((self.phase, url, 0, int(response.headers["upload-offset"])))
         elif request.method == "PATCH" and UPLOAD_URL.search(request.url) and response.status == 204:
             start = int(request.headers["upload-offset"])
             self.acked.append((self.phase, request.url, start, int(response.headers["upload-offset"])))

@@ -210,6 +210,7 @@
     var upload = new tus.Upload(item.file, {
       endpoint: config.endpoint,
       chunkSize: config.chunkSize,
+      uploadDataDuringCreation: true, // the first chunk goes with the POST (tus creation-with-upload): one request per small file
       retryDelays: RETRY_DELAYS,
       headers: { "X-CSRF-Token": window.radhub.csrf() },
       metadata: { filename: item.path, filetype: isZip ? "application/zip" : "application/dicom" },
