@@ -41,6 +41,7 @@ USERS = {  # username: (org, role)
     "tech_a": ("site-a", "technologist"),
     "reader_a": ("site-a", "reader"),
     "admin_a": ("site-a", "site_admin"),
+    "reviewer_a": ("site-a", "reviewer"),
     "tech_b": ("site-b", "technologist"),
     "reader_b": ("site-b", "reader"),
 }

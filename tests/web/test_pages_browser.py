@@ -124,3 +124,24 @@ def test_admin_page_lists_the_sites_users_and_ae_titles(site: Site, browser) -> 
     assert "administrator" in page.locator("main").inner_text()
     assert "tech_b" not in page.locator("main").inner_text()
     page.context.close()
+
+
+def test_a_reviewer_grades_the_image_quality(site: Site, browser) -> None:
+    uid = site.studies["ct"]
+    page = site.login(browser, "reviewer_a", next=f"/studies/{uid}")
+    assert "not graded" in page.locator("#quality-grade").inner_text()
+    page.check("#grade-form input[name=grade][value='2']")
+    page.fill("#grade-form input[name=note]", "slight motion at the skull base")
+    page.click("#grade-form button[type=submit]")
+    page.locator("#quality-grade .grade-2").wait_for()
+    assert "reviewer_a" in page.locator("#quality-grade").inner_text()
+    assert "slight motion" in page.locator(".grade-note").inner_text()
+    shot(page, "07-quality-grade")
+    page.context.close()
+    # a technologist sees the grade in the list and on the page, and has no form to change it
+    page = site.login(browser, "tech_a")
+    assert page.locator(f"tr[data-study='{uid}'] .grade-2").count() == 1
+    page.goto(site.url + f"/studies/{uid}")
+    assert page.locator("#quality-grade .grade-2").count() == 1
+    assert page.locator("#grade-form").count() == 0
+    page.context.close()

@@ -161,11 +161,13 @@ def _include_v1(app: FastAPI) -> None:
     from radhub.api.audit import router as audit_router
     from radhub.api.identity import identity_error
     from radhub.api.identity import router as identity_router
+    from radhub.api.studies import router as studies_router
     from radhub.identity import IdentityError
 
     app.add_exception_handler(IdentityError, identity_error)
     app.include_router(identity_router, prefix="/api/v1")
     app.include_router(audit_router, prefix="/api/v1")
+    app.include_router(studies_router, prefix="/api/v1")
 
 
 def _include_web(app: FastAPI) -> None:

@@ -86,6 +86,8 @@ def required_permission(method: str, path: str) -> Permission | None:
         return Permission.USE if safe else Permission.ORG_ADMIN
     if path.startswith(("/api/v1/users", "/api/v1/apikeys", "/api/v1/shares")):
         return Permission.ORG_ADMIN
+    if path.startswith("/api/v1/studies"):
+        return Permission.READ if safe else Permission.GRADE
     if path.startswith(("/api/checks", "/api/conflicts", "/api/archive")):
         return Permission.READ
     return Permission.USE

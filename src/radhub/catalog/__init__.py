@@ -4,6 +4,7 @@ One query engine serves QIDO-RS (:func:`search_json`) and C-FIND (:func:`search`
 """
 
 from radhub.catalog._catalog import (
+    QUALITY_GRADES,
     Catalog,
     ConflictRecord,
     InstanceRecord,
@@ -24,6 +25,7 @@ from radhub.catalog._tenancy import DEFAULT_ORG_PK, TenantScope, current_scope, 
 from radhub.catalog.errors import CatalogError, NotFoundError, QueryError
 
 __all__ = [
+    "QUALITY_GRADES",
     "Catalog",
     "CatalogError",
     "ConflictRecord",

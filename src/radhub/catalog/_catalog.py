@@ -17,13 +17,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from radhub.catalog._bulk import _Sql, index_batch, insert_conflicts
-from radhub.catalog._models import Conflict, Instance, InstanceCheck, Patient, Series, Study
+from radhub.catalog._models import Conflict, Instance, InstanceCheck, Patient, QualityGrade, Series, Study
 from radhub.catalog._tenancy import DEFAULT_ORG_PK, study_condition, study_sql
 from radhub.catalog.errors import NotFoundError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Catalog", "ConflictRecord", "InstanceRecord", "RegisterOutcome", "StoredInstance"]
+__all__ = ["QUALITY_GRADES", "Catalog", "ConflictRecord", "InstanceRecord", "RegisterOutcome", "StoredInstance"]
 
 
 @dataclass(frozen=True)
@@ -406,6 +406,58 @@ class Catalog:
         with self.session() as s:
             return {uid: int(n) for uid, n in s.execute(q)}
 
+    def study_visible(self, study_uid: str) -> bool:
+        """Whether the study exists within the current tenant scope."""
+        q = select(Study.pk).where(Study.study_uid == study_uid)
+        tenant = study_condition(Study)
+        if tenant is not None:
+            q = q.where(tenant)
+        with self.session() as s:
+            return s.execute(q.limit(1)).first() is not None
+
+    # -- image quality grades (A8) -------------------------------------------
+    def grade_quality(self, study_uid: str, grade: int, *, note: str = "", by: str = "", org_pk: int = DEFAULT_ORG_PK) -> dict[str, Any]:
+        """Record a grade (1-3) of a study the caller may see; raises :class:`NotFoundError` otherwise."""
+        if isinstance(grade, bool) or not isinstance(grade, int) or grade not in QUALITY_GRADES:
+            raise ValueError("a quality grade is 1, 2 or 3 (1: not diagnostic; 2: diagnostic, minor artefacts; 3: clear)")
+        note = (note or "").strip()
+        if len(note) > 500:
+            raise ValueError("a quality note is at most 500 characters")
+        q = select(Study.pk).where(Study.study_uid == study_uid)
+        tenant = study_condition(Study)
+        if tenant is not None:
+            q = q.where(tenant)
+        from datetime import datetime, timezone
+
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        with self._write() as s:
+            study_pk = s.execute(q).scalar_one_or_none()
+            if study_pk is None:
+                raise NotFoundError(f"study {study_uid} not found")
+            s.add(QualityGrade(study_pk=study_pk, grade=grade, note=note, graded_by=by, org_pk=org_pk, graded_at=now))
+        return {"study_uid": study_uid, "grade": grade, "note": note, "graded_by": by, "graded_at": now.isoformat() + "Z"}
+
+    def quality_grades(self, study_uids: list[str], *, history: bool = False) -> dict[str, list[dict[str, Any]]]:
+        """The grades of these studies (the caller may see), newest first; only the latest unless ``history``."""
+        if not study_uids:
+            return {}
+        q = (
+            select(Study.study_uid, QualityGrade.grade, QualityGrade.note, QualityGrade.graded_by, QualityGrade.graded_at)
+            .join(Study, QualityGrade.study_pk == Study.pk)
+            .where(Study.study_uid.in_(study_uids))
+            .order_by(Study.study_uid, QualityGrade.pk.desc())
+        )
+        tenant = study_condition(Study)
+        if tenant is not None:
+            q = q.where(tenant)
+        out: dict[str, list[dict[str, Any]]] = {}
+        with self.session() as s:
+            for uid, grade, note, by, at in s.execute(q):
+                rows = out.setdefault(uid, [])
+                if history or not rows:
+                    rows.append({"grade": int(grade), "note": note, "graded_by": by, "graded_at": at.isoformat() + "Z"})
+        return out
+
     def check_counts(self) -> dict[str, int]:
         """Number of instances carrying each check code."""
         q = select(InstanceCheck.code, func.count()).group_by(InstanceCheck.code)
@@ -506,6 +558,14 @@ class Catalog:
                 raise NotFoundError(f"instance {sop_uid} not found")
             s.execute(delete(InstanceCheck).where(InstanceCheck.instance_pk == pk))
             s.execute(delete(Instance).where(Instance.pk == pk))
+
+
+QUALITY_GRADES = {
+    1: "not diagnostic: blurred, or motion, beam-hardening or removable foreign-body artefacts",
+    2: "diagnostic: structures distinguishable, a few artefacts that do not affect the diagnosis",
+    3: "good: clear structures, good contrast, no artefact",
+}
+"""Seed 002's image-quality scale (A8); images must reach 2 or 3."""
 
 
 def _chunks_of(items: list[Any], n: int = 5000) -> Iterator[list[Any]]:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -131,3 +132,22 @@ class Share(Base):
     reason: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class QualityGrade(Base):
+    """A reviewer's grade of a study's image quality (A8); the latest one is the study's grade.
+
+    Seed 002's scale: 1 blurred or with artefacts, not diagnostic; 2 structures
+    distinguishable, a few artefacts that do not affect the diagnosis; 3 clear,
+    good contrast, no artefact. Images must reach 2 or 3.
+    """
+
+    __tablename__ = "quality_grades"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("studies.pk"), index=True)
+    grade: Mapped[int] = mapped_column(SmallInteger)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    graded_by: Mapped[str] = mapped_column(String(128), default="")
+    org_pk: Mapped[int] = mapped_column(Integer)
+    graded_at: Mapped[datetime] = mapped_column(DateTime)

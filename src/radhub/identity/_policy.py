@@ -44,6 +44,8 @@ class Permission(str, Enum):
     """Create organisations; act on every organisation."""
     AUDIT = "audit.read"
     """Read the audit trail (one's own organisation's; every one for platform admins)."""
+    GRADE = "study.grade"
+    """Grade a study's image quality 1-3 (A8; reviewers and experts)."""
     METRICS = "metrics.read"
     """Scrape /metrics (archive-wide figures)."""
     USE = "use"
@@ -62,8 +64,8 @@ _R, _W, _O, _P, _A, _M, _U = (
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.TECHNOLOGIST: frozenset({_U, _R, _W}),
     Role.READER: frozenset({_U, _R}),
-    Role.REVIEWER: frozenset({_U, _R}),
-    Role.EXPERT: frozenset({_U, _R}),
+    Role.REVIEWER: frozenset({_U, _R, Permission.GRADE}),
+    Role.EXPERT: frozenset({_U, _R, Permission.GRADE}),
     Role.SITE_ADMIN: frozenset({_U, _R, _W, _O, _A}),
     Role.PLATFORM_ADMIN: frozenset({_U, _R, _W, _O, _P, _A, _M}),
     Role.GATEWAY: frozenset({_U, _R, _W}),

@@ -194,8 +194,10 @@ def study_list(request: Request) -> Response:
     except QueryError as exc:
         error = str(exc)
     flags = _archive(request).catalog.check_counts_by_study([i["uid"] for i in items]) if items else {}
+    grades = _archive(request).catalog.quality_grades([i["uid"] for i in items]) if items else {}
     for i in items:
         i["flags"] = flags.get(i["uid"], 0)
+        i["grade"] = grades[i["uid"]][0]["grade"] if i["uid"] in grades else None
     keep = {k: v for k, v in q.items() if k not in ("page",) and v}
 
     def link(**change: Any) -> str:
@@ -285,6 +287,10 @@ def study_page(request: Request, study: str) -> Response:
         "modalities": "/".join(item.get("00080061", {}).get("Value") or []),
         "instances": _value(item, "00201208") or 0,
     }
+    from radhub.catalog import QUALITY_GRADES
+    from radhub.identity import Permission
+
+    grades = _archive(request).catalog.quality_grades([study], history=True).get(study, [])
     return _render(
         request,
         "study.html",
@@ -294,6 +300,9 @@ def study_page(request: Request, study: str) -> Response:
         checks=checks,
         check_counts=counts,
         viewer=_assets(request).has_ohif,
+        grades=grades,
+        scale=QUALITY_GRADES,
+        can_grade=current_principal().can(Permission.GRADE),
     )
 
 

@@ -60,6 +60,26 @@
         rows[i].hidden = !show;
       }
     }
+    var gradeForm = document.getElementById("grade-form");
+    if (gradeForm) {
+      gradeForm.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        var err = document.getElementById("grade-error");
+        err.hidden = true;
+        var data = new FormData(gradeForm);
+        var body = JSON.stringify({ grade: parseInt(data.get("grade"), 10), note: data.get("note") || "" });
+        window.radhub.fetch("/api/v1/studies/" + encodeURIComponent(gradeForm.dataset.study) + "/quality",
+          { method: "PUT", body: body, headers: { "Content-Type": "application/json" } })
+          .then(function (r) {
+            if (r.ok) { window.location.reload(); return; }
+            return r.json().then(function (b) {
+              err.textContent = "The grade was not saved: " + (typeof b.detail === "string" ? b.detail : "check the grade and note") + ".";
+              err.hidden = false;
+            });
+          })
+          .catch(function () { err.textContent = "radhub cannot be reached; the grade was not saved."; err.hidden = false; });
+      });
+    }
     if (filter) { filter.addEventListener("input", applyFilter); privateOnly.addEventListener("change", applyFilter); }
   });
 })();
