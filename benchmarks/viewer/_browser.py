@@ -17,7 +17,10 @@ Every time is in milliseconds since the navigation started
   prefetches the whole stack (cornerstone's ``stackContextPrefetch``).
 * ``metadata``: ``responseEnd`` of the series ``/metadata`` response (what
   OHIF needs before it can ask for a frame), ``first frame``: of the first
-  frame response; their durations too, for profiling.
+  frame response; their durations too, for profiling; and ``dicomweb start``,
+  the ``startTime`` of the viewer's first DICOMweb request: before it, the
+  time is OHIF's own start-up (loading and compiling its bundles), the same
+  in both arms, so first image and all slices are also given from there.
 
 A context is fresh (no HTTP cache, no storage) for every opening; its
 localStorage marks OHIF's onboarding tour (``basicViewerTour``) as shown, so
@@ -117,6 +120,7 @@ class Opening:
     first_frame_ms: float | None = None
     frame_duration_p50_ms: float | None = None
     frame_ttfb_p50_ms: float | None = None
+    dicomweb_start_ms: float | None = None
     frame_requests: int = 0
     dicomweb_bytes: int = 0
     error: str | None = None
@@ -160,6 +164,7 @@ def analyse(arm: str, first_image: float | None, entries: list[list[Any]], slice
         first_frame_ms=min((f[2] for f in frames), default=None),
         frame_duration_p50_ms=_median([f[2] - f[0] for f in frames]),
         frame_ttfb_p50_ms=_median([f[1] - f[0] for f in frames if f[1] > 0]),
+        dicomweb_start_ms=min((e[1] for e in entries), default=None),
         frame_requests=len(frames),
         dicomweb_bytes=total,
     )

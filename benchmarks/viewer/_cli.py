@@ -2,6 +2,7 @@
 
 ``run``  open a generated CT study in OHIF against radhub and Orthanc (alternating),
          then time the study-list page on a large catalog; print the table
+``report`` print the table of a run's ``--json`` file again
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--keep", action="store_true", help="keep the work directory (servers' data, logs, screenshots)")
     r.add_argument("--screenshots", action="store_true", help="a screenshot after every opening (in the work directory)")
     r.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
+    rep = sub.add_parser("report", help="print the table of the figures a run wrote with --json")
+    rep.add_argument("figures", type=Path)
     return p
 
 
@@ -39,6 +42,11 @@ def _given(value: int | None, default: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
+    if a.command == "report":
+        out = json.loads(a.figures.read_text())
+        print(f"machine: {out['machine']}; {out['started']}; load average {out['load_before']:.2f} before, {out['load_after']:.2f} after")
+        print(table(out))
+        return 0
     smoke = a.smoke
     opts = Options(
         slices=_given(a.slices, 20 if smoke else 300),
@@ -62,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(out, indent=1, default=str))
         log(f"figures written to {a.json}")
-    print(f"machine: {out['machine']}; load average {out['load_before']:.2f} before, {out['load_after']:.2f} after")
+    print(f"machine: {out['machine']}; {out['started']}; load average {out['load_before']:.2f} before, {out['load_after']:.2f} after")
     print(table(out))
     failed = [s for s in out.get("viewer", {}).get("summary", []) if s["failed"]]
     return 1 if failed else 0

@@ -119,8 +119,15 @@ def _import_offline(server: RadhubServer, study: CTStudy) -> None:
         raise ServerError(f"radhub import stored {stored} of {study.slices} slices: {proc.stdout[:500]}")
 
 
+def _value(o: Opening, key: str) -> float | None:
+    if key.endswith("_after_start_ms"):
+        t = getattr(o, key.replace("_after_start", ""))
+        return None if t is None or o.dicomweb_start_ms is None else t - o.dicomweb_start_ms
+    return getattr(o, key)  # type: ignore[no-any-return]
+
+
 def _summary(openings: list[Opening], key: str) -> float | None:
-    values = [getattr(o, key) for o in openings if getattr(o, key) is not None]
+    values = [v for o in openings if (v := _value(o, key)) is not None]
     return statistics.median(values) if values else None
 
 
@@ -193,7 +200,8 @@ def run_viewer(opts: Options, work: Path) -> dict[str, Any]:
             "n": len(mine),
             "failed": sum(1 for o in mine if o.error),
             **{k: _summary(mine, k) for k in ("first_image_ms", "all_slices_ms", "metadata_ms", "metadata_duration_ms",
-                                              "first_frame_ms", "frame_duration_p50_ms", "frame_ttfb_p50_ms")},
+                                              "first_frame_ms", "frame_duration_p50_ms", "frame_ttfb_p50_ms",
+                                              "dicomweb_start_ms", "first_image_after_start_ms", "all_slices_after_start_ms")},
             "frame_requests": _summary(mine, "frame_requests"),
         })
     out["summary"] = summary
@@ -297,18 +305,24 @@ def table(out: dict[str, Any]) -> str:
             lines.append(f"  not run: {s}")
         rows = {s["arm"]: s for s in v.get("summary", [])}
         if rows:
-            lines.append("| arm | first image | all slices | series metadata | first frame | frame p50 (TTFB) | failed |")
-            lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+            lines.append("| arm | first image | all slices | DICOMweb start | first image from there | all slices from there "
+                         "| series metadata (duration) | first frame | frame p50 (TTFB) | failed |")
+            lines.append("| --- |" + " ---: |" * 9)
             for arm, s in rows.items():
                 lines.append(
-                    f"| {arm} | {_ms(s['first_image_ms'])} | {_ms(s['all_slices_ms'])} | {_ms(s['metadata_ms'])} "
-                    f"({_ms(s['metadata_duration_ms'])}) | {_ms(s['first_frame_ms'])} | {_ms(s['frame_duration_p50_ms'])} "
-                    f"({_ms(s['frame_ttfb_p50_ms'])}) | {s['failed']}/{s['n']} |"
+                    f"| {arm} | {_ms(s.get('first_image_ms'))} | {_ms(s.get('all_slices_ms'))} | {_ms(s.get('dicomweb_start_ms'))} "
+                    f"| {_ms(s.get('first_image_after_start_ms'))} | {_ms(s.get('all_slices_after_start_ms'))} | {_ms(s.get('metadata_ms'))} "
+                    f"({_ms(s.get('metadata_duration_ms'))}) | {_ms(s.get('first_frame_ms'))} | {_ms(s.get('frame_duration_p50_ms'))} "
+                    f"({_ms(s.get('frame_ttfb_p50_ms'))}) | {s['failed']}/{s['n']} |"
                 )
             if "radhub" in rows and "orthanc" in rows:
                 r, o = rows["radhub"], rows["orthanc"]
-                lines.append(f"radhub / Orthanc time (below 1.00x: radhub faster): first image {_ratio(r['first_image_ms'], o['first_image_ms'])}, "
-                             f"all slices {_ratio(r['all_slices_ms'], o['all_slices_ms'])}")
+                lines.append(f"radhub / Orthanc time (below 1.00x: radhub faster): first image {_ratio(r.get('first_image_ms'), o.get('first_image_ms'))}, "
+                             f"all slices {_ratio(r.get('all_slices_ms'), o.get('all_slices_ms'))}; from the first DICOMweb request: "
+                             f"first image {_ratio(r.get('first_image_after_start_ms'), o.get('first_image_after_start_ms'))}, "
+                             f"all slices {_ratio(r.get('all_slices_after_start_ms'), o.get('all_slices_after_start_ms'))}; "
+                             f"series metadata duration {_ratio(r.get('metadata_duration_ms'), o.get('metadata_duration_ms'))}, "
+                             f"frame p50 {_ratio(r.get('frame_duration_p50_ms'), o.get('frame_duration_p50_ms'))}")
     sl = out.get("study_list")
     if sl is not None:
         lines.append("")
