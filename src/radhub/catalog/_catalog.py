@@ -311,6 +311,26 @@ class Catalog:
             rows = s.execute(q).all()
         return [StoredInstance(*r) for r in rows]
 
+    def first_instances(self, study_uid: str) -> dict[str, str]:
+        """{series UID: SOP Instance UID of its first-stored instance} of a study (one grouped query)."""
+        first = (
+            select(func.min(Instance.pk).label("pk"))
+            .join(Series, Instance.series_pk == Series.pk)
+            .join(Study, Series.study_pk == Study.pk)
+            .where(Study.study_uid == study_uid)
+            .group_by(Series.pk)
+        )
+        tenant = study_condition(Study)
+        if tenant is not None:
+            first = first.where(tenant)
+        q = (
+            select(Series.series_uid, Instance.sop_uid)
+            .join(Series, Instance.series_pk == Series.pk)
+            .where(Instance.pk.in_(first))
+        )
+        with self.session() as s:
+            return {series: sop for series, sop in s.execute(q)}
+
     def locate(
         self, sop_uid: str, *, study_uid: str | None = None, series_uid: str | None = None
     ) -> StoredInstance | None:

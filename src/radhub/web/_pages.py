@@ -265,9 +265,7 @@ def study_page(request: Request, study: str) -> Response:
         )
     rows.sort(key=lambda r: (r["number"] is None, r["number"] or 0))
     checks = _archive(request).catalog.checks(study_uid=study, limit=10_000)
-    first_sop: dict[str, str] = {}
-    for inst in _archive(request).catalog.instances(study_uid=study):
-        first_sop.setdefault(inst.series_uid, inst.sop_uid)
+    first_sop = _archive(request).catalog.first_instances(study)
     for r in rows:
         r["first_sop"] = first_sop.get(r["uid"])
     counts: dict[str, int] = {}
