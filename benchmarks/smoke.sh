@@ -13,3 +13,4 @@ trap 'rm -rf "$SMOKE_DIR"' EXIT
 "$PY" -m benchmarks.archive run --smoke --auth both --root "$SMOKE_DIR/archive"
 "$PY" -m benchmarks.radiomics --smoke
 "$PY" -m benchmarks.viewer run --smoke
+"$PY" -m benchmarks.send_page --smoke

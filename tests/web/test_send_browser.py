@@ -23,7 +23,6 @@ import pydicom
 import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
 from tests.conftest import shared_data
 from tests.web.conftest import Site, make_site, shot
 
@@ -43,7 +42,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def pg_site(tmp_path_factory: pytest.TempPathFactory, postgres_server: Any) -> Iterator[Site]:
-    s = make_site(tmp_path_factory.mktemp("send-pg"), {}, database_url=postgres_server.create_database())
+    s = make_site(
+        tmp_path_factory.mktemp("send-pg"), {}, database_url=postgres_server.create_database()
+    )
     yield s
     s.server.stop()
 
@@ -66,7 +67,12 @@ def synthetic(folder: Path, n: int) -> list[Path]:
         ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.PatientName, ds.PatientID, ds.Modality, ds.InstanceNumber = "Send^Test", "SEND1", "CT", i + 1
+        ds.PatientName, ds.PatientID, ds.Modality, ds.InstanceNumber = (
+            "Send^Test",
+            "SEND1",
+            "CT",
+            i + 1,
+        )
         ds.Rows = ds.Columns = 16
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
@@ -84,8 +90,10 @@ def sha256(data: bytes) -> str:
 def stored_bytes(page: Any, site: Site, path: Path) -> bytes:
     """The archive's copy of the object in ``path`` (WADO-RS, with the page's session)."""
     ds = pydicom.dcmread(path, stop_before_pixels=True)
-    url = (f"{site.url}/dicomweb/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
-           f"/instances/{ds.SOPInstanceUID}")
+    url = (
+        f"{site.url}/dicomweb/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}"
+    )
     r = page.request.get(url, headers={"Accept": "application/dicom; transfer-syntax=*"})
     assert r.status == 200, (r.status, r.text()[:200])
     return r.body()
@@ -122,9 +130,13 @@ class Traffic:
     """The tus requests a browser context made, in order, each tagged with the phase it belongs to."""
 
     phase: str = "first"
-    posts: list[tuple[str, str, str]] = field(default_factory=list)  # (phase, filename, Location) of a 201
+    posts: list[tuple[str, str, str]] = field(
+        default_factory=list
+    )  # (phase, filename, Location) of a 201
     patches: list[tuple[str, str, int]] = field(default_factory=list)  # (phase, url, Upload-Offset)
-    acked: list[tuple[str, str, int, int]] = field(default_factory=list)  # (phase, url, from, to) of a 204
+    acked: list[tuple[str, str, int, int]] = field(
+        default_factory=list
+    )  # (phase, url, from, to) of a 204
     heads: list[tuple[str, str, int]] = field(default_factory=list)  # (phase, url, offset answered)
 
     def watch(self, context: Any) -> None:
@@ -141,11 +153,17 @@ class Traffic:
             meta = dict(p.split(" ") for p in request.headers["upload-metadata"].split(","))
             url = response.headers["location"]
             self.posts.append((self.phase, base64.b64decode(meta["filename"]).decode(), url))
-            if "upload-offset" in response.headers:  # creation-with-upload: the first chunk came with the POST
+            if (
+                "upload-offset" in response.headers
+            ):  # creation-with-upload: the first chunk came with the POST
                 self.acked.append((self.phase, url, 0, int(response.headers["upload-offset"])))
-        elif request.method == "PATCH" and UPLOAD_URL.search(request.url) and response.status == 204:
+        elif (
+            request.method == "PATCH" and UPLOAD_URL.search(request.url) and response.status == 204
+        ):
             start = int(request.headers["upload-offset"])
-            self.acked.append((self.phase, request.url, start, int(response.headers["upload-offset"])))
+            self.acked.append(
+                (self.phase, request.url, start, int(response.headers["upload-offset"]))
+            )
         elif request.method == "HEAD" and UPLOAD_URL.search(request.url) and response.status == 200:
             self.heads.append((self.phase, request.url, int(response.headers["upload-offset"])))
 
@@ -203,7 +221,11 @@ def test_interrupted_send_resumes_after_reload_without_resending(browser: Any, s
     assert re.search(r"MB sent in [0-9.]+ s \([0-9.]+ MB/s\)", page.inner_text("#overall-text"))
 
     # (a) everything is stored, bit-exact
-    assert count(page, "stored") == 28 and count(page, "duplicate") == 0 and count(page, "rejected") == 0
+    assert (
+        count(page, "stored") == 28
+        and count(page, "duplicate") == 0
+        and count(page, "rejected") == 0
+    )
     for f in files:
         assert sha256(stored_bytes(page, site, f)) == sha256(f.read_bytes()), f.name
 
@@ -213,7 +235,9 @@ def test_interrupted_send_resumes_after_reload_without_resending(browser: Any, s
     # (b) after the reload no acknowledged range was sent again and every resumed upload started at the server's offset
     created_before = {name: url for phase, name, url in traffic.posts if phase == "first"}
     created_after = {name for phase, name, _ in traffic.posts if phase == "after reload"}
-    assert created_before and not (created_after & set(created_before)), "a started upload was created anew"
+    assert created_before and not (created_after & set(created_before)), (
+        "a started upload was created anew"
+    )
     assert created_after == set(sizes) - set(created_before)
     acked_end: dict[str, int] = {}
     for phase, url, start, end in traffic.acked:
@@ -227,8 +251,12 @@ def test_interrupted_send_resumes_after_reload_without_resending(browser: Any, s
         assert heads, f"{name}: not resumed through a HEAD"
         assert heads[0] >= acked_end.get(url, 0)
         if patches:
-            assert patches[0] == heads[0], f"{name}: resumed at {patches[0]}, the server had {heads[0]}"
-            assert patches == sorted(set(patches)), f"{name}: a chunk was sent twice after the reload"
+            assert patches[0] == heads[0], (
+                f"{name}: resumed at {patches[0]}, the server had {heads[0]}"
+            )
+            assert patches == sorted(set(patches)), (
+                f"{name}: a chunk was sent twice after the reload"
+            )
             assert all(off >= acked_end.get(url, 0) for off in patches)
             resumed_midway += 0 < heads[0] < sizes[name]
         else:
@@ -242,7 +270,9 @@ def test_same_files_again_are_duplicates_and_a_non_dicom_file_is_rejected_in_wor
 ) -> None:
     files = synthetic(tmp_path / "syn", 3)
     page = site.login(browser, "tech_a", next="/send")
-    dropped = {f.name: f.read_bytes() for f in files} | {"notes.txt": b"referral letter, not an image\n"}
+    dropped = {f.name: f.read_bytes() for f in files} | {
+        "notes.txt": b"referral letter, not an image\n"
+    }
     drop_files(page, dropped)
     wait_done(page)
     shot(page, "send-05-stored-and-rejected")
@@ -262,7 +292,9 @@ def test_same_files_again_are_duplicates_and_a_non_dicom_file_is_rejected_in_wor
     wait_done(page)
     shot(page, "send-06-duplicates")
     assert (count(page, "stored"), count(page, "duplicate"), count(page, "rejected")) == (3, 3, 1)
-    outcomes = page.eval_on_selector_all("#uploads tr[data-path='syn01.dcm']", "rows => rows.map(r => r.dataset.outcome)")
+    outcomes = page.eval_on_selector_all(
+        "#uploads tr[data-path='syn01.dcm']", "rows => rows.map(r => r.dataset.outcome)"
+    )
     assert outcomes == ["stored", "duplicate"]
 
 
@@ -294,7 +326,10 @@ def test_folder_and_zip_on_postgresql(browser: Any, pg_site: Site, tmp_path: Pat
     page = pg_site.login(browser, "tech_a", next="/send")
     page.set_input_files("#folder", str(folder))
     wait_done(page)
-    assert page.locator("#uploads tr[data-path='exam/series-b/04.dcm']").get_attribute("data-outcome") == "stored"
+    assert (
+        page.locator("#uploads tr[data-path='exam/series-b/04.dcm']").get_attribute("data-outcome")
+        == "stored"
+    )
     assert count(page, "skipped") == 1  # the DICOMDIR
     page.set_input_files("#files", str(tmp_path / "study.zip"))
     wait_done(page)

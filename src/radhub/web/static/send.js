@@ -86,17 +86,21 @@
   }
 
   // -- an HTTP stack that adds Upload-Checksum (tus checksum extension) to every request with a body ----
-  function ChecksumHttpStack(inner) { this.inner = inner; }
+  // One per file: a body that is the whole file (a file of one chunk) reuses the file's bytes and digest.
+  function ChecksumHttpStack(inner, item) { this.inner = inner; this.item = item; }
   ChecksumHttpStack.prototype.getName = function () { return "radhub-checksum(" + this.inner.getName() + ")"; };
   ChecksumHttpStack.prototype.createRequest = function (method, url) {
     var req = this.inner.createRequest(method, url);
     var send = req.send.bind(req), abort = req.abort.bind(req), aborted = false;
     req.abort = function () { aborted = true; return abort(); };
+    var item = this.item;
     req.send = function (body) {
       if (body == null || !subtle) return send(body);
-      var read = typeof body.arrayBuffer === "function" ? body.arrayBuffer() : Promise.resolve(body);
+      var whole = item.whole && body.size === item.size ? item.whole : null;
+      item.whole = null;
+      var read = whole ? Promise.resolve(whole.bytes) : typeof body.arrayBuffer === "function" ? body.arrayBuffer() : Promise.resolve(body);
       return read.then(function (bytes) {
-        return subtle.digest("SHA-256", bytes).then(function (digest) {
+        return (whole ? Promise.resolve(whole.digest) : subtle.digest("SHA-256", bytes)).then(function (digest) {
           if (aborted) throw new Error("request aborted");
           req.setHeader("Upload-Checksum", "sha256 " + toBase64(digest));
           return send(bytes); // exactly the bytes that were hashed
@@ -116,7 +120,6 @@
     parallel: positiveInt(query.get("parallel")) || positiveInt(root.dataset.parallel) || 3,
   };
   var urlStorage = tus.defaultOptions.urlStorage;
-  var httpStack = new ChecksumHttpStack(tus.defaultOptions.httpStack);
 
   var drop = document.getElementById("drop");
   var tbody = document.querySelector("#uploads tbody");
@@ -158,7 +161,7 @@
     document.getElementById("uploads").hidden = items.length === 0;
     overall.hidden = items.length === 0;
     pump();
-    render();
+    render(true);
   }
 
   function addRow(item) {
@@ -185,8 +188,8 @@
       }
     });
     var pending = items.some(function (i) { return i.state !== "done" && i.state !== "failed"; });
-    root.setAttribute("data-state", items.length === 0 ? "idle" : pending ? "busy" : "done");
-    if (!pending && items.length) finishBatch();
+    if (pending) root.setAttribute("data-state", "busy"); // "done" is set once the summary shows it
+    else if (items.length) finishBatch();
   }
 
   function finishBatch() {
@@ -217,14 +220,14 @@
       fingerprint: function () { return Promise.resolve(item.fingerprint); },
       storeFingerprintForResuming: true,
       removeFingerprintOnSuccess: false,
-      httpStack: httpStack,
+      httpStack: new ChecksumHttpStack(tus.defaultOptions.httpStack, item),
       onShouldRetry: function (err) {
         var status = err.originalResponse ? err.originalResponse.getStatus() : 0;
         // network errors, server errors, a stalled or cut body, a moved offset, a lock, a bad chunk
         return status === 0 || status >= 500 || [408, 409, 423, 460].indexOf(status) >= 0;
       },
       onProgress: function (sent) { progress(item, sent); },
-      onSuccess: function () { fetchOutcome(item); },
+      onSuccess: function () { fetchOutcome(item); }, // the next file starts meanwhile
       onError: function (err) { failed(item, err); },
     });
     item.upload = upload;
@@ -239,8 +242,11 @@
       }
       if (!subtle || item.size > WHOLE_FILE_HASH_LIMIT) return null;
       item.text.textContent = "computing checksum";
-      return item.file.arrayBuffer().then(function (bytes) { return subtle.digest("SHA-256", bytes); }).then(function (digest) {
-        upload.options.metadata.checksum = "sha256 " + toHex(digest);
+      return item.file.arrayBuffer().then(function (bytes) {
+        return subtle.digest("SHA-256", bytes).then(function (digest) {
+          upload.options.metadata.checksum = "sha256 " + toHex(digest);
+          if (item.size <= config.chunkSize) item.whole = { bytes: bytes, digest: digest }; // sent as one chunk
+        });
       });
     }).then(function () {
       setState(item, "sending");
@@ -260,6 +266,8 @@
   }
 
   function fetchOutcome(item) {
+    setState(item, "checking");
+    pump();
     item.sent = item.size;
     item.bar.value = 1;
     item.text.textContent = "checking";
@@ -297,7 +305,7 @@
     item.result.textContent = "";
     item.result.appendChild(el("span", { class: "error", text: "Not sent: " + message + "." }));
     pump();
-    render();
+    render(true);
   }
 
   function done(item, outcome) {
@@ -322,7 +330,7 @@
       item.result.appendChild(resultNode({ status: outcome.state, code: outcome.code, reason: outcome.reason, checks: [] }));
     }
     pump();
-    render();
+    render(true);
   }
 
   function resultNode(r) {
@@ -341,11 +349,15 @@
   }
 
   // -- overall progress and the summary -----------------------------------
-  var renderQueued = false;
-  function render() {
+  var renderQueued = false, renderedAt = 0, summaryDirty = true;
+  function render(outcomeChanged) {
+    if (outcomeChanged) summaryDirty = true;
     if (renderQueued) return;
     renderQueued = true;
-    window.requestAnimationFrame(function () { renderQueued = false; renderNow(); });
+    var wait = summaryDirty ? 0 : Math.max(0, 250 - (performance.now() - renderedAt)); // progress: 4 times a second
+    window.setTimeout(function () {
+      window.requestAnimationFrame(function () { renderQueued = false; renderedAt = performance.now(); renderNow(); });
+    }, wait);
   }
 
   function rate() {
@@ -368,7 +380,8 @@
       var seconds = (transfer.finished - transfer.started) / 1000;
       overallText.textContent = mb(transfer.bytes) + " sent in " + seconds.toFixed(1) + " s (" + (seconds > 0 ? (transfer.bytes / MB / seconds).toFixed(1) : "–") + " MB/s)";
     }
-    renderSummary();
+    if (summaryDirty) { summaryDirty = false; renderSummary(); }
+    root.setAttribute("data-state", items.length === 0 ? "idle" : pending ? "busy" : "done"); // once the page shows it
   }
 
   function renderSummary() {
@@ -433,7 +446,7 @@
       if (item.state === "failed") { setState(item, "queued"); item.result.textContent = ""; item.text.textContent = "waiting"; }
     });
     pump();
-    render();
+    render(true);
   }
   window.addEventListener("online", retryFailed);
 
@@ -515,6 +528,7 @@
   drop.addEventListener("drop", function (ev) {
     ev.preventDefault();
     drop.classList.remove("over");
+    root.setAttribute("data-state", "busy"); // reading folders takes a moment
     fromDrop(ev.dataTransfer).then(addFiles);
   });
   // a file dropped next to the zone must not make the browser leave the page
