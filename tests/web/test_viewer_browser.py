@@ -329,3 +329,23 @@ def test_ohif_overlays_a_dicom_seg_on_its_ct(site: Site, browser) -> None:
     shot(page, "17-ohif-seg-2-overlay")
     assert not failed, failed
     page.context.close()
+
+
+def test_ohif_shows_a_structured_report(site: Site, browser) -> None:
+    """A TID 1500 measurement report (highdicom's example) on CT_small: OHIF lists it and opens it."""
+    page, failed = _open(site, browser, site.studies["sr"])
+    _wait_drawn(page)
+    sr = page.get_by_text("SR", exact=True).first
+    sr.wait_for()
+    shot(page, "18-ohif-sr-1-listed")
+    count = "[...document.querySelectorAll('*')].filter(e => e.childElementCount === 0 && e.textContent.trim() === 'SR').length"
+    before = page.evaluate(count)
+    sr.dblclick()
+    # the viewport becomes OHIF's SR viewport: its "SR" badge joins the study browser's entry
+    page.wait_for_function(f"{count} > {before}")
+    _wait_drawn(page)  # over the image the report refers to
+    shot(page, "18-ohif-sr-2-opened")
+    sr_requests = [u for status, u in page.dicomweb if status == 200 and "/metadata" in u]
+    assert sr_requests
+    assert not failed, failed
+    page.context.close()
