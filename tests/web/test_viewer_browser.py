@@ -65,6 +65,35 @@ def generated_ct_volume(folder: Path, slices: int = 72, size: int = 128) -> list
     return paths
 
 
+def mammogram(folder: Path, png: Path) -> list[Path]:
+    """A Digital Mammography (For Presentation) object of a mini-MIAS mammogram (200 um pixels, 8 bit)."""
+    from PIL import Image
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    pixels = np.asarray(Image.open(png).convert("L"), dtype=np.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    mg = "1.2.840.10008.5.1.4.1.1.1.2"
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = mg, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    path = folder / (png.stem + ".dcm")
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = mg, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientName, ds.PatientID, ds.PatientSex, ds.StudyDate = "MIAS^" + png.stem.upper(), png.stem, "F", "19950101"
+    ds.Modality, ds.PresentationIntentType, ds.ImageLaterality, ds.ViewPosition = "MG", "FOR PRESENTATION", "L", "MLO"
+    ds.SeriesNumber, ds.InstanceNumber, ds.StudyDescription = 1, 1, "mini-MIAS mammogram"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.PixelSpacing = ds.ImagerPixelSpacing = [0.2, 0.2]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.WindowCenter, ds.WindowWidth = 128, 256
+    ds.PixelData = pixels.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return [path]
+
+
 def generated_raw_data(folder: Path) -> list[Path]:
     """A study of one Raw Data object: nothing a viewer can display."""
     from pydicom.dataset import FileDataset, FileMetaDataset
@@ -102,6 +131,7 @@ def site(tmp_path_factory) -> Site:
         "us": [_need(DICOM_DIR / "pydicom" / "examples_ybr_color.dcm")],
         "volume": generated_ct_volume(tmp / "volume"),
         "raw": generated_raw_data(tmp / "raw"),
+        "mg": mammogram(tmp / "mg", _need(DICOM_DIR.parent / "mias" / "mdb001.png")),
         # one MR image in nine transfer syntaxes (explicit/implicit/big endian, RLE, JPEG lossless, JPEG-LS, JPEG 2000)
         "ts": sorted(_need(DICOM_DIR / "dcm_qa_ts").glob("*.dcm")),
         # a three-slice CT and a DICOM SEG of it (dcmqi)
@@ -233,6 +263,22 @@ def test_ohif_decodes_every_transfer_syntax_to_the_same_pixels(site: Site, brows
     assert max(differences) < 2.0, differences
     frames = [u for status, u in page.dicomweb if "/frames/" in u and status == 200]
     assert len(frames) >= 9
+    assert not failed, failed
+    page.context.close()
+
+
+def test_ohif_draws_a_mammogram_and_windows_it(site: Site, browser) -> None:
+    page, failed = _open(site, browser, site.studies["mg"])
+    first = _wait_drawn(page)
+    shot(page, "19-ohif-mg")
+    box = page.locator(VIEWPORT).first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 120, cy + 120, steps=10)
+    page.mouse.up()
+    page.wait_for_timeout(800)
+    assert _changed(first, _viewport_image(page)) > 0.5
     assert not failed, failed
     page.context.close()
 
