@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pydicom
 
 from benchmarks.archive._servers import OrthancServer, RadhubServer, ServerError, _terminate, _wait_http, free_port, orthanc_available
 from benchmarks.viewer._browser import BrowserUnavailable, Opening, Viewer, browser_problem
+from benchmarks.viewer._requests import CONNECTIONS, replay
 from benchmarks.viewer._series import CTStudy, write_ct_study
 from benchmarks.viewer._studylist import QUERIES, load_catalog, time_queries
 
@@ -182,6 +184,17 @@ def run_viewer(opts: Options, work: Path) -> dict[str, Any]:
                 d = o.to_dict()
                 d["warmup"] = rep < 0
                 out["openings"].append(d)
+        viewer.close()
+        viewer = None
+        sops = [str(pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
+                for f in study.files]
+        out["requests"] = []
+        for rep in range(opts.repeat):
+            for front in fronts:
+                figures = replay(front.url, study, sops)
+                log(f"requests {rep + 1}/{opts.repeat} {front.name}: metadata {figures['metadata_p50_ms']:.0f} ms, "
+                    f"{figures['frames']} frames in {figures['frames_wall_ms']:.0f} ms")
+                out["requests"].append({"arm": front.name, **figures})
     except BrowserUnavailable as exc:
         out["skipped"].append(f"viewer: {exc}")
     finally:
@@ -205,6 +218,11 @@ def run_viewer(opts: Options, work: Path) -> dict[str, Any]:
             "frame_requests": _summary(mine, "frame_requests"),
         })
     out["summary"] = summary
+    out["requests_summary"] = [
+        {"arm": arm, **{k: statistics.median(r[k] for r in out.get("requests", []) if r["arm"] == arm)
+                        for k in ("metadata_p50_ms", "frames_wall_ms", "frame_p50_ms")}}
+        for arm in out["arms"] if any(r["arm"] == arm for r in out.get("requests", []))
+    ]
     return out
 
 
@@ -323,6 +341,19 @@ def table(out: dict[str, Any]) -> str:
                              f"all slices {_ratio(r.get('all_slices_after_start_ms'), o.get('all_slices_after_start_ms'))}; "
                              f"series metadata duration {_ratio(r.get('metadata_duration_ms'), o.get('metadata_duration_ms'))}, "
                              f"frame p50 {_ratio(r.get('frame_duration_p50_ms'), o.get('frame_duration_p50_ms'))}")
+    req = {r["arm"]: r for r in (v or {}).get("requests_summary", [])}
+    if req:
+        lines.append("")
+        lines.append(f"VIEWER REQUESTS without the browser (through the same front server), median of {v['repeat']}: "
+                     f"series metadata p50 of 5; all {v['slices']} frames on {CONNECTIONS} connections, ms")
+        lines.append("| arm | series metadata | all frames | one frame p50 |")
+        lines.append("| --- | ---: | ---: | ---: |")
+        for arm, r in req.items():
+            lines.append(f"| {arm} | {r['metadata_p50_ms']:.0f} | {r['frames_wall_ms']:,.0f} | {r['frame_p50_ms']:.1f} |")
+        if "radhub" in req and "orthanc" in req:
+            r, o = req["radhub"], req["orthanc"]
+            lines.append(f"radhub / Orthanc time: series metadata {_ratio(r['metadata_p50_ms'], o['metadata_p50_ms'])}, "
+                         f"all frames {_ratio(r['frames_wall_ms'], o['frames_wall_ms'])}, one frame {_ratio(r['frame_p50_ms'], o['frame_p50_ms'])}")
     sl = out.get("study_list")
     if sl is not None:
         lines.append("")
