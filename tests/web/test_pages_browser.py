@@ -45,7 +45,7 @@ def test_find_the_study_by_patient_name_and_open_its_pages(site: Site, browser) 
     page.goto(site.url + "/studies/" + uid)
     name = page.locator("[data-field=name]").inner_text().strip()
     assert name
-    part = re.split(r"[\^ ]", name)[0][:4]
+    part = re.split(r"[\^ ,]", name)[0][:4]
     page.goto(site.url + "/studies")
     page.fill("input[name=name]", part.lower())
     page.click("form.search button[type=submit]")

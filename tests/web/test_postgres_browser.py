@@ -28,7 +28,7 @@ def test_find_and_view_on_postgresql(site: Site, browser) -> None:
     page.goto(site.url + "/studies/" + uid)
     name = page.locator("[data-field=name]").inner_text().strip()
     page.goto(site.url + "/studies")
-    page.fill("input[name=name]", re.split(r"[\^ ]", name)[0][:4].lower())
+    page.fill("input[name=name]", re.split(r"[\^ ,]", name)[0][:4].lower())
     page.click("form.search button[type=submit]")
     page.wait_for_url(re.compile(r"name="))
     page.click(f"a[href='/studies/{uid}']")

@@ -340,3 +340,13 @@ def test_folder_and_zip_on_postgresql(browser: Any, pg_site: Site, tmp_path: Pat
     assert (count(page, "stored"), count(page, "rejected")) == (10, 1)
     for f in ct + zipped:
         assert stored_bytes(page, pg_site, f) == f.read_bytes(), f.name
+
+
+def test_a_reader_is_told_that_the_account_may_not_send(
+    browser: Any, site: Site, tmp_path: Path
+) -> None:
+    page = site.login(browser, "reader_a", next="/send")
+    page.set_input_files("#files", [str(p) for p in synthetic(tmp_path / "syn", 1)])
+    wait_done(page)
+    assert "Not sent: your account may not send studies" in page.inner_text("#uploads")
+    assert count(page, "failed") == 1 and count(page, "stored") == 0

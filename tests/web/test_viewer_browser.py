@@ -220,6 +220,14 @@ def _scroll_and_window(page, name: str) -> None:
     shot(page, f"{name}-3-windowed")
 
 
+def test_the_study_list_lists_what_the_viewer_tests_open(site: Site, browser) -> None:
+    page = site.login(browser, "reader_a")
+    shown = page.locator("#studies tbody tr[data-study]").evaluate_all("rows => rows.map(r => r.dataset.study)")
+    assert set(shown) == set(site.studies.values())
+    shot(page, "09-study-list")
+    page.context.close()
+
+
 def test_ohif_draws_a_ct_stack_scrolls_and_windows(site: Site, browser) -> None:
     page, failed = _open(site, browser, site.studies["ct"])
     _scroll_and_window(page, "10-ohif-ct")

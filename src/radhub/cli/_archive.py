@@ -155,12 +155,13 @@ def demo(verbose: bool, demo_data: Path | None, **kw: Any) -> None:
             err=True,
         )
     click.echo(
-        f"radhub demo: http://{settings.http_host}:{settings.http_port}/dicomweb/studies  "
+        f"radhub demo: open http://{settings.http_host}:{settings.http_port}/ in a browser; "
+        f"DICOMweb http://{settings.http_host}:{settings.http_port}/dicomweb  "
         f"DICOM {settings.ae_title}@{settings.dicom_host}:{settings.dicom_port}",
         err=True,
     )
     if settings.auth:
-        click.echo("demo accounts (passwords are new at every start; log in with POST /api/v1/auth/token):", err=True)
+        click.echo("demo accounts (passwords are new at every start; log in on the page, or POST /api/v1/auth/token):", err=True)
         for a in accounts:
             click.echo(f"  {a['username']:<16} {a['password']:<24} {a['org']:<14} {a['roles']}", err=True)
         click.echo(

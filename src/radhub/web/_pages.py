@@ -83,6 +83,19 @@ def _value(item: dict[str, Any], tag: str) -> Any:
     return value
 
 
+def _person(name: Any) -> str:
+    """A DICOM person name as people write it: DOE^JOHN^^DR -> DOE, JOHN DR."""
+    parts = [p for p in str(name or "").split("^")]
+    family, rest = parts[0], " ".join(p for p in parts[1:] if p)
+    return f"{family}, {rest}" if family and rest else family or rest
+
+
+def _date(value: Any) -> str:
+    """YYYYMMDD as YYYY-MM-DD (anything else as it is)."""
+    text = str(value or "")
+    return f"{text[:4]}-{text[4:6]}-{text[6:8]}" if len(text) == 8 and text.isdigit() else text
+
+
 def _safe_next(target: str | None) -> str:
     """Only a local path (no open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -181,9 +194,9 @@ def study_list(request: Request) -> Response:
             items.append(
                 {
                     "uid": _value(item, "0020000D"),
-                    "name": _value(item, "00100010") or "",
+                    "name": _person(_value(item, "00100010")),
                     "pid": _value(item, "00100020") or "",
-                    "date": _value(item, "00080020") or "",
+                    "date": _date(_value(item, "00080020")),
                     "accession": _value(item, "00080050") or "",
                     "description": _value(item, "00081030") or "",
                     "modalities": "/".join(item.get("00080061", {}).get("Value") or []),
@@ -274,11 +287,11 @@ def study_page(request: Request, study: str) -> Response:
             counts[code] = counts.get(code, 0) + 1
     study_info = {
         "uid": study,
-        "name": _value(item, "00100010") or "",
+        "name": _person(_value(item, "00100010")),
         "pid": _value(item, "00100020") or "",
-        "birth": _value(item, "00100030") or "",
+        "birth": _date(_value(item, "00100030")),
         "sex": _value(item, "00100040") or "",
-        "date": _value(item, "00080020") or "",
+        "date": _date(_value(item, "00080020")),
         "accession": _value(item, "00080050") or "",
         "description": _value(item, "00081030") or "",
         "referring": _value(item, "00080090") or "",
