@@ -179,3 +179,24 @@ def test_without_npm_packages_the_pages_say_how_to_get_them(web: Web, tmp_path: 
         assert web.client.get("/vendor/tus.min.js").status_code == 404
     finally:
         app.state.web_assets = saved
+
+
+def test_a_viewer_on_another_origin_reads_dicomweb_with_a_bearer_token(web: Web) -> None:
+    """CORS: the preflight is answered before authentication; the answer carries the CORS headers."""
+    web.client.cookies.clear()
+    origin = "https://viewer.example.org"
+    pre = web.client.options(
+        "/dicomweb/studies",
+        headers={"Origin": origin, "Access-Control-Request-Method": "GET",
+                 "Access-Control-Request-Headers": "authorization,accept"},
+    )
+    assert pre.status_code == 200
+    assert pre.headers["access-control-allow-origin"] in ("*", origin)
+    assert "authorization" in pre.headers["access-control-allow-headers"].lower() or pre.headers["access-control-allow-headers"] == "*"
+    token = web.client.post("/api/v1/auth/token", data={"username": "tech_a", "password": PASSWORD}).json()["access_token"]
+    r = web.client.get("/dicomweb/studies", headers={"Origin": origin, "Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] in ("*", origin)
+    assert len(r.json()) == 30  # site A's own, nothing else
+    # without a credential: 401, still readable by the other origin's script (so it can send the user to log in)
+    r = web.client.get("/dicomweb/studies", headers={"Origin": origin})
+    assert r.status_code == 401 and r.headers.get("access-control-allow-origin") in ("*", origin)
