@@ -24,6 +24,7 @@ object is stored, not a duplicate; page and client alternate. Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -147,7 +148,8 @@ class Chromium:
                         "Chromium did not open its DevTools endpoint within 30 s"
                     ) from None
                 time.sleep(0.1)
-        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None)
+        self._exit = contextlib.ExitStack()
+        self.ws = self._exit.enter_context(connect(page["webSocketDebuggerUrl"], max_size=None))
         self.ids = itertools.count(1)
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
@@ -201,6 +203,8 @@ class Chromium:
         )
 
     def close(self) -> None:
+        if hasattr(self, "_exit"):
+            self._exit.close()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
