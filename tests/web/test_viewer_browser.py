@@ -403,3 +403,22 @@ def test_ohif_shows_a_structured_report(site: Site, browser) -> None:
     assert sr_requests
     assert not failed, failed
     page.context.close()
+
+
+def test_an_expired_session_in_the_viewer_goes_to_login_and_back(site: Site, browser) -> None:
+    uid = site.studies["mg"]
+    page, _ = _open(site, browser, uid)
+    _wait_drawn(page)
+    page.context.clear_cookies()  # the session has ended
+    page.reload()
+    page.wait_for_url(re.compile(r"/login\?"), timeout=30_000)
+    from urllib.parse import unquote
+
+    assert "/ohif/viewer?StudyInstanceUIDs=" in unquote(page.url)  # where to come back to
+    assert "session has ended" in page.locator("section.login").inner_text()
+    page.fill("#username", "reader_a")
+    page.fill("#password", site.passwords["reader_a"])
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/ohif/viewer\?StudyInstanceUIDs=" + re.escape(uid)))
+    _wait_drawn(page)
+    page.context.close()

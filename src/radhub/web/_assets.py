@@ -142,7 +142,7 @@ def ohif_app_config(*, dicomweb_path: str = "/dicomweb", login_path: str = "/log
         "  c.qidoRoot = root; c.wadoRoot = root; c.wadoUriRoot = root;\n"
         "  config.httpErrorHandler = function (error) {\n"
         "    if (error && (error.status === 401)) {\n"
-        f"      window.location.href = {json.dumps(login_path)} + '?next=' + encodeURIComponent(window.location.pathname + window.location.search);\n"
+        f"      window.location.href = {json.dumps(login_path)} + '?expired=1&next=' + encodeURIComponent(window.location.pathname + window.location.search);\n"
         "    }\n"
         "  };\n"
         "  window.config = config;\n"
