@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 CHROMIUM = os.environ.get("RADHUB_CHROMIUM", "/usr/bin/chromium")
@@ -124,7 +124,6 @@ class Opening:
     frame_requests: int = 0
     dicomweb_bytes: int = 0
     error: str | None = None
-    requests: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

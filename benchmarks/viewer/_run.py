@@ -33,7 +33,7 @@ import httpx
 import pydicom
 
 from benchmarks.archive._servers import OrthancServer, RadhubServer, ServerError, _terminate, _wait_http, free_port, orthanc_available
-from benchmarks.viewer._browser import BrowserUnavailable, Opening, Viewer, browser_problem
+from benchmarks.viewer._browser import CHROMIUM, BrowserUnavailable, Opening, Viewer, browser_problem
 from benchmarks.viewer._requests import CONNECTIONS, replay
 from benchmarks.viewer._series import CTStudy, write_ct_study
 from benchmarks.viewer._studylist import QUERIES, load_catalog, time_queries
@@ -307,7 +307,7 @@ def machine() -> str:
     except (OSError, ValueError, IndexError):
         mem = 0.0
     try:
-        chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
+        chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         chromium = "no Chromium"
     return f"{cpu}, {os.cpu_count()} vCPU, {mem:.0f} GB, Python {platform.python_version()}, {chromium}"
