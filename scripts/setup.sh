@@ -30,9 +30,10 @@ fi
 .venv/bin/python -m pip install -q -e ".[test]"
 
 # the browser side, from the npm registry (not committed): the OHIF Viewer's prebuilt dist
-# and tus-js-client for the upload page, unpacked into .web/ where radhub finds them
+# and tus-js-client (+ js-sha256) for the upload page, unpacked into .web/ where radhub finds them
 OHIF_VERSION=3.11.1
 TUS_VERSION=4.3.1
+SHA256_VERSION=0.11.1
 if command -v npm >/dev/null 2>&1; then
   mkdir -p .web
   fetch() {  # fetch NAME VERSION DIR: npm pack (the package's own tarball, none of its dependencies)
@@ -48,6 +49,7 @@ if command -v npm >/dev/null 2>&1; then
   }
   fetch @ohif/app "$OHIF_VERSION" ohif || true
   fetch tus-js-client "$TUS_VERSION" tus || true
+  fetch js-sha256 "$SHA256_VERSION" sha256 || true  # checksums where the browser has no Web Crypto (plain http)
 else
   echo "setup: npm not found: radhub runs without the OHIF viewer and the upload page's client (install Node.js and rerun)" >&2
 fi

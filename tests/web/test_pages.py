@@ -177,6 +177,7 @@ def test_without_npm_packages_the_pages_say_how_to_get_them(web: Web, tmp_path: 
         r = web.client.get("/send")
         assert "tus-js-client" in r.text and "scripts/setup.sh" in r.text
         assert web.client.get("/vendor/tus.min.js").status_code == 404
+        assert web.client.get("/vendor/sha256.min.js").status_code == 404
     finally:
         app.state.web_assets = saved
 

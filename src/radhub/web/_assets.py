@@ -25,7 +25,7 @@ def _default_root() -> Path:
 
 @dataclass
 class WebAssets:
-    """The unpacked npm packages: ``ohif/`` (@ohif/app) and ``tus/`` (tus-js-client)."""
+    """The unpacked npm packages: ``ohif/`` (@ohif/app), ``tus/`` (tus-js-client) and ``sha256/`` (js-sha256)."""
 
     root: Path
     _relocated: dict[tuple[Path, int], bytes | None] = field(default_factory=dict, repr=False, compare=False)
@@ -52,6 +52,11 @@ class WebAssets:
     @property
     def tus_client(self) -> Path:
         return self.root / "tus" / "dist" / "tus.min.js"
+
+    @property
+    def sha256_client(self) -> Path:
+        """js-sha256: the send page's SHA-256 where the browser has no Web Crypto (plain http to a remote host)."""
+        return self.root / "sha256" / "build" / "sha256.min.js"
 
     def ohif_file(self, rel: str) -> Path | None:
         """A file of the dist (None for anything outside it or missing: the viewer's routes)."""

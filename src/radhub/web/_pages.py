@@ -388,7 +388,11 @@ def admin_page(request: Request) -> Response:
 @router.get("/send")
 def send_page(request: Request) -> Response:
     """Upload a study from the browser (tus, resumable)."""
-    return _render(request, "send.html", title="radhub: send a study", tus=_assets(request).tus_client.is_file())
+    assets = _assets(request)
+    return _render(
+        request, "send.html", title="radhub: send a study",
+        tus=assets.tus_client.is_file(), sha256=assets.sha256_client.is_file(),
+    )
 
 
 @router.get("/favicon.ico")
@@ -402,6 +406,14 @@ def tus_client(request: Request) -> Response:
     path = _assets(request).tus_client
     if not path.is_file():
         raise HTTPException(404, "tus-js-client is not installed: run scripts/setup.sh (needs npm)")
+    return FileResponse(path, media_type="text/javascript")
+
+
+@router.get("/vendor/sha256.min.js")
+def sha256_client(request: Request) -> Response:
+    path = _assets(request).sha256_client
+    if not path.is_file():
+        raise HTTPException(404, "js-sha256 is not installed: run scripts/setup.sh (needs npm)")
     return FileResponse(path, media_type="text/javascript")
 
 

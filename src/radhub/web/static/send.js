@@ -79,7 +79,14 @@
   function toHex(buffer) {
     return Array.prototype.map.call(new Uint8Array(buffer), function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
-  var subtle = window.crypto && window.crypto.subtle; // absent outside a secure context (plain http to a remote host)
+  // SHA-256: Web Crypto in a secure context (https, or this machine); over plain http to a remote
+  // host the browser has none, and js-sha256 (from npm, /vendor/sha256.min.js) computes it instead.
+  var subtle = window.crypto && window.crypto.subtle;
+  var hasDigest = !!subtle || !!(window.sha256 && window.sha256.arrayBuffer);
+  function sha256Digest(bytes) {
+    if (subtle) return subtle.digest("SHA-256", bytes);
+    return Promise.resolve(window.sha256.arrayBuffer(bytes));
+  }
 
   function sessionExpired() {
     window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname + window.location.search) + "&expired=1";
@@ -95,12 +102,12 @@
     req.abort = function () { aborted = true; return abort(); };
     var item = this.item;
     req.send = function (body) {
-      if (body == null || !subtle) return send(body);
+      if (body == null || !hasDigest) return send(body);
       var whole = item.whole && body.size === item.size ? item.whole : null;
       item.whole = null;
       var read = whole ? Promise.resolve(whole.bytes) : typeof body.arrayBuffer === "function" ? body.arrayBuffer() : Promise.resolve(body);
       return read.then(function (bytes) {
-        return (whole ? Promise.resolve(whole.digest) : subtle.digest("SHA-256", bytes)).then(function (digest) {
+        return (whole ? Promise.resolve(whole.digest) : sha256Digest(bytes)).then(function (digest) {
           if (aborted) throw new Error("request aborted");
           req.setHeader("Upload-Checksum", "sha256 " + toBase64(digest));
           return send(bytes); // exactly the bytes that were hashed
@@ -240,10 +247,10 @@
         item.text.textContent = "resuming";
         return null;
       }
-      if (!subtle || item.size > WHOLE_FILE_HASH_LIMIT) return null;
+      if (!hasDigest || item.size > WHOLE_FILE_HASH_LIMIT) return null;
       item.text.textContent = "computing checksum";
       return item.file.arrayBuffer().then(function (bytes) {
-        return subtle.digest("SHA-256", bytes).then(function (digest) {
+        return sha256Digest(bytes).then(function (digest) {
           upload.options.metadata.checksum = "sha256 " + toHex(digest);
           if (item.size <= config.chunkSize) item.whole = { bytes: bytes, digest: digest }; // sent as one chunk
         });
