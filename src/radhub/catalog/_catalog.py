@@ -90,6 +90,8 @@ class StoredInstance:
     size: int
     frames: int
     checks: tuple[str, ...] = field(default=())
+    rows: int = 0
+    columns: int = 0
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,8 @@ class Catalog:
                 Instance.blob_sha256,
                 Instance.size,
                 Instance.frames,
+                Instance.rows,
+                Instance.columns,
             )
             .join(Series, Instance.series_pk == Series.pk)
             .join(Study, Series.study_pk == Study.pk)
@@ -309,7 +313,7 @@ class Catalog:
         q = q.order_by(Series.pk, Instance.pk)
         with self.session() as s:
             rows = s.execute(q).all()
-        return [StoredInstance(*r) for r in rows]
+        return [StoredInstance(*r[:8], rows=r[8] or 0, columns=r[9] or 0) for r in rows]
 
     def first_instances(self, study_uid: str) -> dict[str, str]:
         """{series UID: SOP Instance UID of its first-stored instance} of a study (one grouped query)."""
@@ -344,7 +348,7 @@ class Catalog:
         mark = "?" if self.is_sqlite else "%s"
         sql = (
             "SELECT i.sop_uid, se.series_uid, st.study_uid, i.sop_class_uid, i.transfer_syntax_uid,"
-            " i.blob_sha256, i.size, i.frames FROM instances i"
+            " i.blob_sha256, i.size, i.frames, i.rows, i.columns FROM instances i"
             " JOIN series se ON i.series_pk = se.pk JOIN studies st ON se.study_pk = st.pk"
             f" WHERE i.sop_uid = {mark}"
         )
@@ -355,7 +359,7 @@ class Catalog:
             return None
         if (study_uid is not None and row[2] != study_uid) or (series_uid is not None and row[1] != series_uid):
             return None
-        return StoredInstance(*row)
+        return StoredInstance(*row[:8], rows=row[8] or 0, columns=row[9] or 0)
 
     def metadata(
         self, *, study_uid: str | None = None, series_uid: str | None = None, sop_uid: str | None = None

@@ -7,6 +7,7 @@ from radhub.retrieve._frames import (
     frame_count,
     frame_media_type,
     frame_transfer_syntax,
+    native_tail_frame,
     render,
 )
 from radhub.retrieve._instances import Retriever
@@ -22,5 +23,6 @@ __all__ = [
     "frame_count",
     "frame_media_type",
     "frame_transfer_syntax",
+    "native_tail_frame",
     "render",
 ]

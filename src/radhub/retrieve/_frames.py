@@ -246,6 +246,56 @@ def frame_bytes(
     return [(data, media_type) for data in frames]
 
 
+_NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2": False, "1.2.840.10008.1.2.1": True}
+"""Implicit and Explicit VR Little Endian: whether the VR is explicit."""
+
+
+def native_tail_frame(
+    fh: BinaryIO, *, size: int, rows: int, columns: int, transfer_syntax_uid: str
+) -> bytes | None:
+    """The frame of a single-frame native little-endian object, read from the file's end without parsing its header.
+
+    Most such objects end with their Pixel Data element. Its value length
+    follows from Rows x Columns for 8, 16 or 32 bits and 1 or 3 samples
+    (padded to even); the element header just before the last that many
+    bytes is checked: tag (7FE0,0010), VR OB or OW when explicit, and the
+    exact length. ``None`` when it does not match (another layout: trailing
+    elements, 1-bit data, ...): the caller then parses the header
+    (:func:`frame_bytes`), which returns the same bytes whenever this does.
+    A viewer asks for every slice of a series once, so a header cache does
+    not help; this avoids pydicom's header parse per frame.
+    """
+    explicit = _NATIVE_LITTLE_ENDIAN.get(transfer_syntax_uid)
+    if explicit is None or rows <= 0 or columns <= 0 or rows * columns < 2:
+        return None
+    head = 12 if explicit else 8
+    position = fh.tell()
+    try:
+        for sample_bytes in (2, 1, 4, 3, 6, 12):  # bytes per pixel: bits/8 x samples, commonest first
+            length = rows * columns * sample_bytes
+            value = length + (length & 1)
+            start = size - value - head
+            if start < 0:
+                continue
+            fh.seek(position + start)
+            header = fh.read(head)
+            if len(header) != head or header[:4] != b"\xe0\x7f\x10\x00":
+                continue
+            if explicit:
+                if header[4:6] not in (b"OB", b"OW") or header[6:8] != b"\x00\x00":
+                    continue
+                declared = int.from_bytes(header[8:12], "little")
+            else:
+                declared = int.from_bytes(header[4:8], "little")
+            if declared != value:
+                continue
+            data = fh.read(length)
+            return data if len(data) == length else None
+        return None
+    finally:
+        fh.seek(position)
+
+
 def _native_frame(fh: BinaryIO, location: PixelDataLocation, index: int) -> bytes:
     """One native frame as little endian bytes, starting on a byte boundary."""
     frame_bits = location.frame_bits()
