@@ -25,7 +25,6 @@ from radhub.catalog._tenancy import DEFAULT_ORG_PK, TenantScope, current_scope, 
 from radhub.catalog.errors import CatalogError, NotFoundError, QueryError
 
 __all__ = [
-    "QUALITY_GRADES",
     "Catalog",
     "CatalogError",
     "ConflictRecord",
@@ -33,6 +32,7 @@ __all__ = [
     "DEFAULT_ORG_PK",
     "InstanceRecord",
     "NotFoundError",
+    "QUALITY_GRADES",
     "QueryError",
     "QueryJsonResult",
     "QueryLevel",

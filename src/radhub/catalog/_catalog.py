@@ -23,7 +23,7 @@ from radhub.catalog.errors import NotFoundError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["QUALITY_GRADES", "Catalog", "ConflictRecord", "InstanceRecord", "RegisterOutcome", "StoredInstance"]
+__all__ = ["Catalog", "ConflictRecord", "InstanceRecord", "QUALITY_GRADES", "RegisterOutcome", "StoredInstance"]
 
 
 @dataclass(frozen=True)
