@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -430,14 +431,19 @@ class Catalog:
         with self.session() as s:
             return {uid: int(n) for uid, n in s.execute(q)}
 
-    def study_visible(self, study_uid: str) -> bool:
-        """Whether the study exists within the current tenant scope."""
+    @staticmethod
+    def _visible_study_pk(s: Session, study_uid: str) -> int | None:
+        """The study's pk within the current tenant scope (``None``: not there, or another site's)."""
         q = select(Study.pk).where(Study.study_uid == study_uid)
         tenant = study_condition(Study)
         if tenant is not None:
             q = q.where(tenant)
+        return s.execute(q).scalar_one_or_none()
+
+    def study_visible(self, study_uid: str) -> bool:
+        """Whether the study exists within the current tenant scope."""
         with self.session() as s:
-            return s.execute(q.limit(1)).first() is not None
+            return self._visible_study_pk(s, study_uid) is not None
 
     # -- image quality grades (A8) -------------------------------------------
     def grade_quality(self, study_uid: str, grade: int, *, note: str = "", by: str = "", org_pk: int = DEFAULT_ORG_PK) -> dict[str, Any]:
@@ -447,15 +453,9 @@ class Catalog:
         note = (note or "").strip()
         if len(note) > 500:
             raise ValueError("a quality note is at most 500 characters")
-        q = select(Study.pk).where(Study.study_uid == study_uid)
-        tenant = study_condition(Study)
-        if tenant is not None:
-            q = q.where(tenant)
-        from datetime import datetime, timezone
-
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with self._write() as s:
-            study_pk = s.execute(q).scalar_one_or_none()
+            study_pk = self._visible_study_pk(s, study_uid)
             if study_pk is None:
                 raise NotFoundError(f"study {study_uid} not found")
             s.add(QualityGrade(study_pk=study_pk, grade=grade, note=note, graded_by=by, org_pk=org_pk, graded_at=now))

@@ -55,6 +55,26 @@ class Retriever:
         with self.open(instance) as fh:
             return fh.read()
 
+    def frames(self, instance: StoredInstance, numbers: list[int]) -> list[tuple[bytes, str]]:
+        """The listed frames as :func:`radhub.retrieve.frame_bytes` gives them.
+
+        A single-frame native object is first read from its tail
+        (:func:`radhub.retrieve.native_tail_frame`, checked against the
+        catalog's Rows x Columns); every other one has its header parsed
+        (and cached by digest).
+        """
+        from radhub.retrieve._frames import frame_bytes, frame_media_type, native_tail_frame
+
+        with self.open(instance) as fh:
+            if instance.frames == 1 and numbers == [1]:
+                data = native_tail_frame(
+                    fh, size=instance.size, rows=instance.rows, columns=instance.columns,
+                    transfer_syntax_uid=instance.transfer_syntax_uid,
+                )
+                if data is not None:
+                    return [(data, frame_media_type(instance.transfer_syntax_uid))]
+            return frame_bytes(fh, numbers, header_key=instance.blob_sha256)
+
     def dataset(self, instance: StoredInstance, *, stop_before_pixels: bool = False) -> Dataset:
         """Parse a stored instance (e.g. to send it over DIMSE)."""
         with self.open(instance) as fh:

@@ -15,6 +15,13 @@ OHIF_BASE = "/ohif"
 """Where the viewer is served (its own routes, /ohif/viewer?StudyInstanceUIDs=..., live under it)."""
 
 
+VENDOR = {
+    "tus.min.js": "tus/dist/tus.min.js",  # tus-js-client: the send page's uploads
+    "sha256.min.js": "sha256/build/sha256.min.js",  # js-sha256: its checksums where there is no Web Crypto
+}
+"""The npm scripts the pages load from ``/vendor/``, by name: their place under the assets root."""
+
+
 def _default_root() -> Path:
     env = os.environ.get("RADHUB_WEB_ASSETS")
     if env:
@@ -49,14 +56,11 @@ class WebAssets:
         except OSError:
             return None
 
-    @property
-    def tus_client(self) -> Path:
-        return self.root / "tus" / "dist" / "tus.min.js"
-
-    @property
-    def sha256_client(self) -> Path:
-        """js-sha256: the send page's SHA-256 where the browser has no Web Crypto (plain http to a remote host)."""
-        return self.root / "sha256" / "build" / "sha256.min.js"
+    def vendor(self, name: str) -> Path | None:
+        """A browser script from npm served at ``/vendor/<name>`` (:data:`VENDOR`), or None if not installed."""
+        rel = VENDOR.get(name)
+        path = self.root / rel if rel else None
+        return path if path is not None and path.is_file() else None
 
     def ohif_file(self, rel: str) -> Path | None:
         """A file of the dist (None for anything outside it or missing: the viewer's routes)."""

@@ -85,7 +85,7 @@ def _value(item: dict[str, Any], tag: str) -> Any:
 
 def _person(name: Any) -> str:
     """A DICOM person name as people write it: DOE^JOHN^^DR -> DOE, JOHN DR."""
-    parts = [p for p in str(name or "").split("^")]
+    parts = str(name or "").split("^")
     family, rest = parts[0], " ".join(p for p in parts[1:] if p)
     return f"{family}, {rest}" if family and rest else family or rest
 
@@ -391,7 +391,7 @@ def send_page(request: Request) -> Response:
     assets = _assets(request)
     return _render(
         request, "send.html", title="radhub: send a study",
-        tus=assets.tus_client.is_file(), sha256=assets.sha256_client.is_file(),
+        tus=assets.vendor("tus.min.js") is not None, sha256=assets.vendor("sha256.min.js") is not None,
     )
 
 
@@ -401,19 +401,12 @@ def favicon() -> Response:
     return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml", headers={"cache-control": "public, max-age=86400"})
 
 
-@router.get("/vendor/tus.min.js")
-def tus_client(request: Request) -> Response:
-    path = _assets(request).tus_client
-    if not path.is_file():
-        raise HTTPException(404, "tus-js-client is not installed: run scripts/setup.sh (needs npm)")
-    return FileResponse(path, media_type="text/javascript")
-
-
-@router.get("/vendor/sha256.min.js")
-def sha256_client(request: Request) -> Response:
-    path = _assets(request).sha256_client
-    if not path.is_file():
-        raise HTTPException(404, "js-sha256 is not installed: run scripts/setup.sh (needs npm)")
+@router.get("/vendor/{name}")
+def vendor(request: Request, name: str) -> Response:
+    """tus-js-client and js-sha256 from npm (``WebAssets.vendor``)."""
+    path = _assets(request).vendor(name)
+    if path is None:
+        raise HTTPException(404, f"{name} is not installed: run scripts/setup.sh (needs npm)")
     return FileResponse(path, media_type="text/javascript")
 
 

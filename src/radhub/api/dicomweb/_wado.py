@@ -383,18 +383,10 @@ def _frames(
     retriever: Retriever, inst: StoredInstance, numbers: list[int]
 ) -> list[tuple[bytes, str]]:
     from radhub.dicom import InvalidDicomError
-    from radhub.retrieve import FrameError, frame_bytes, frame_media_type, native_tail_frame
+    from radhub.retrieve import FrameError
 
     try:
-        with retriever.open(inst) as fh:
-            if inst.frames == 1 and numbers == [1]:
-                data = native_tail_frame(
-                    fh, size=inst.size, rows=inst.rows, columns=inst.columns,
-                    transfer_syntax_uid=inst.transfer_syntax_uid,
-                )
-                if data is not None:
-                    return [(data, frame_media_type(inst.transfer_syntax_uid))]
-            return frame_bytes(fh, numbers, header_key=inst.blob_sha256)
+        return retriever.frames(inst, numbers)
     except FrameError as exc:
         raise BadRequestError(str(exc)) from exc
     except InvalidDicomError as exc:

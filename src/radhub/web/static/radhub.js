@@ -5,8 +5,13 @@
     var m = document.cookie.match(/(?:^|; )radhub_csrf=([^;]*)/);
     return m ? decodeURIComponent(m[1]) : "";
   }
+  // the session has ended: log in again, then come back to this page
+  function loginAgain() {
+    window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname + window.location.search) + "&expired=1";
+  }
   window.radhub = {
     csrf: csrf,
+    loginAgain: loginAgain,
     // fetch with the session; a 401 (session ended) goes to log-in and comes back here
     fetch: function (url, options) {
       options = options || {};
@@ -14,9 +19,7 @@
       options.headers = options.headers || {};
       if (options.method && options.method !== "GET" && options.method !== "HEAD") options.headers["X-CSRF-Token"] = csrf();
       return window.fetch(url, options).then(function (r) {
-        if (r.status === 401) {
-          window.location.href = "/login?expired=1&next=" + encodeURIComponent(window.location.pathname + window.location.search);
-        }
+        if (r.status === 401) loginAgain();
         return r;
       });
     },

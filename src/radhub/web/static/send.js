@@ -88,10 +88,6 @@
     return Promise.resolve(window.sha256.arrayBuffer(bytes));
   }
 
-  function sessionExpired() {
-    window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname + window.location.search) + "&expired=1";
-  }
-
   // -- an HTTP stack that adds Upload-Checksum (tus checksum extension) to every request with a body ----
   // One per file: a body that is the whole file (a file of one chunk) reuses the file's bytes and digest.
   function ChecksumHttpStack(inner, item) { this.inner = inner; this.item = item; }
@@ -291,7 +287,7 @@
   function failed(item, err) {
     var res = err && err.originalResponse;
     var status = res ? res.getStatus() : 0;
-    if (status === 401) { sessionExpired(); return; }
+    if (status === 401) { window.radhub.loginAgain(); return; }
     if (status === 422) { // the last chunk arrived; the archive refused the object
       var body = null;
       try { body = JSON.parse(res.getBody()); } catch (e) { body = null; }
