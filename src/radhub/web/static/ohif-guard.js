@@ -12,6 +12,12 @@
     "1.2.840.10008.5.1.4.1.1.481.3": true, // RT Structure Set
   };
   var NAMES = {
+    "1.2.840.10008.5.1.4.1.1.2": "CT Image",
+    "1.2.840.10008.5.1.4.1.1.4": "MR Image",
+    "1.2.840.10008.5.1.4.1.1.1": "CR Image",
+    "1.2.840.10008.5.1.4.1.1.1.1": "Digital X-Ray Image",
+    "1.2.840.10008.5.1.4.1.1.6.1": "Ultrasound Image",
+    "1.2.840.10008.5.1.4.1.1.7": "Secondary Capture Image",
     "1.2.840.10008.5.1.4.1.1.66": "Raw Data",
     "1.2.840.10008.5.1.4.1.1.481.5": "RT Plan",
     "1.2.840.10008.5.1.4.1.1.481.2": "RT Dose",
@@ -43,7 +49,7 @@
     var title = document.createElement("strong");
     title.textContent = "This study has no image the viewer can display.";
     var text = document.createElement("p");
-    text.textContent = "It holds " + what + " (objects without pixels).";
+    text.textContent = "It holds " + what + " object(s), none with pixel data.";
     var link = document.createElement("a");
     link.href = "/studies/" + encodeURIComponent(uid);
     link.textContent = "Open the study page in radhub";
